@@ -1,0 +1,210 @@
+"""Settings: one TOML file (`chanwatch.toml`), overridden by `CHANWATCH_*` variables and CLI options.
+
+Errors name the file, the key and the line, because operators edit this file by hand.
+When no config file exists at the default path, the embedded defaults apply: a local storage
+root under `var/data` and the bundled demo channel on the allowlist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from processing.errors import BadInputError
+
+DEFAULT_CONFIG_PATH = Path("chanwatch.toml")
+DEFAULT_STORAGE_ROOT = "var/data"
+USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+
+DEMO_ALLOWLIST_ENTRY = {
+    "username": "chanwatch_demo",
+    "channel_id": 1999000001,
+    "basis": "Bundled fictional demo channel (benign generated media).",
+    "approved_by": "chanwatch maintainers",
+    "approved_at": dt.date(2026, 11, 23),
+}
+
+
+@dataclass(frozen=True)
+class AllowlistEntry:
+    """One monitored channel and the recorded basis for monitoring it."""
+
+    username: str
+    basis: str
+    approved_by: str
+    approved_at: dt.date
+    channel_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    """Limits for reading Telegram Desktop exports."""
+
+    max_media_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_root: str
+    allowlist: tuple[AllowlistEntry, ...]
+    imports: ImportSettings = field(default_factory=ImportSettings)
+    config_path: Path | None = None
+
+    def channel_by_id(self, channel_id: int) -> AllowlistEntry | None:
+        return next((c for c in self.allowlist if c.channel_id == channel_id), None)
+
+    def channel_by_username(self, username: str) -> AllowlistEntry | None:
+        wanted = username.lstrip("@").lower()
+        return next((c for c in self.allowlist if c.username.lower() == wanted), None)
+
+
+class _Locator:
+    """Finds the line of a key in the TOML text, so validation errors can point at it."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def _table_start(self, table: str, index: int | None) -> int | None:
+        header = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]" if index is not None
+                            else rf"^\s*\[\s*{re.escape(table)}\s*\]")
+        seen = -1
+        for number, line in enumerate(self.lines, start=1):
+            if header.match(line):
+                seen += 1
+                if index is None or seen == index:
+                    return number
+        return None
+
+    def line_of(self, table: str | None, key: str | None, index: int | None = None) -> int | None:
+        start = self._table_start(table, index) if table else 0
+        if start is None:
+            return None
+        if key is None:
+            return start or None
+        key_re = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number in range(start + 1, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if number > start + 0 and re.match(r"^\s*\[", line) and number != start:
+                break
+            if key_re.match(line):
+                return number
+        return start or None
+
+
+def _where(path: Path | None, line: int | None) -> str:
+    name = str(path) if path else "<embedded defaults>"
+    return f"{name}:{line}" if line else name
+
+
+def _parse_allowlist(raw: Any, path: Path | None, loc: _Locator) -> tuple[AllowlistEntry, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise BadInputError(f"{_where(path, loc.line_of(None, 'channels'))}: key 'channels' must be an "
+                            "array of tables ([[channels]])")
+    entries: list[AllowlistEntry] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        def fail(key: str | None, problem: str, i: int = i) -> BadInputError:
+            line = loc.line_of("channels", key, i)
+            label = f"channels[{i}].{key}" if key else f"channels[{i}]"
+            return BadInputError(f"{_where(path, line)}: key '{label}': {problem}")
+
+        if not isinstance(item, Mapping):
+            raise fail(None, "must be a table")
+        for key in ("username", "basis", "approved_by", "approved_at"):
+            if key not in item or item[key] in ("", None):
+                raise fail(key, "is required (every monitored channel records why, who approved it "
+                                "and when)")
+        unknown = set(item) - {"username", "basis", "approved_by", "approved_at", "channel_id"}
+        if unknown:
+            raise fail(sorted(unknown)[0], "unknown key")
+        username = item["username"]
+        if not isinstance(username, str) or not USERNAME_RE.match(username.lstrip("@")):
+            raise fail("username", f"{username!r} is not a public channel username")
+        username = username.lstrip("@")
+        for key in ("basis", "approved_by"):
+            if not isinstance(item[key], str):
+                raise fail(key, "must be a string")
+        approved_at = item["approved_at"]
+        if isinstance(approved_at, dt.datetime):
+            approved_at = approved_at.date()
+        if not isinstance(approved_at, dt.date):
+            raise fail("approved_at", "must be a TOML date such as 2026-11-23")
+        channel_id = item.get("channel_id")
+        if channel_id is not None and (isinstance(channel_id, bool) or not isinstance(channel_id, int)
+                                       or channel_id <= 0):
+            raise fail("channel_id", "must be a positive integer (the id without the -100 prefix)")
+        if username.lower() in seen:
+            raise fail("username", f"{username!r} is listed twice")
+        seen.add(username.lower())
+        entries.append(AllowlistEntry(username, item["basis"], item["approved_by"], approved_at, channel_id))
+    return tuple(entries)
+
+
+def _positive_int(value: Any, where: str, key: str) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BadInputError(f"{where}: key '{key}' must be a positive integer, got {value!r}")
+    return value
+
+
+def load_settings(config: Path | str | None = None, storage: str | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Load settings: file, then `CHANWATCH_*` environment, then explicit CLI options."""
+    env = os.environ if environ is None else environ
+    explicit = config or env.get("CHANWATCH_CONFIG")
+    path = Path(explicit) if explicit else DEFAULT_CONFIG_PATH
+    if path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInputError(f"{path}: cannot read config file: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInputError(f"{path}: invalid TOML: {exc}") from None
+        source: Path | None = path
+    elif explicit:
+        raise BadInputError(f"{path}: config file not found")
+    else:
+        text, source = "", None
+        data = {"storage": {"root": DEFAULT_STORAGE_ROOT}, "channels": [DEMO_ALLOWLIST_ENTRY]}
+
+    loc = _Locator(text)
+    known = {"storage", "channels", "import"}
+    for key in data:
+        if key not in known:
+            raise BadInputError(f"{_where(source, loc.line_of(key, None) or loc.line_of(None, key))}: "
+                                f"unknown key '{key}'")
+    storage_table = data.get("storage", {})
+    if not isinstance(storage_table, Mapping):
+        raise BadInputError(f"{_where(source, loc.line_of(None, 'storage'))}: key 'storage' must be a table")
+    root = storage_table.get("root", DEFAULT_STORAGE_ROOT)
+    if not isinstance(root, str) or not root.strip():
+        raise BadInputError(f"{_where(source, loc.line_of('storage', 'root'))}: key 'storage.root' must "
+                            "be a non-empty string")
+    import_table = data.get("import", {})
+    max_media = import_table.get("max_media_bytes", ImportSettings.max_media_bytes)
+    max_media = _positive_int(max_media, _where(source, loc.line_of("import", "max_media_bytes")),
+                              "import.max_media_bytes")
+
+    root = env.get("CHANWATCH_STORAGE_ROOT", root)
+    if "CHANWATCH_IMPORT_MAX_MEDIA_BYTES" in env:
+        max_media = _positive_int(env["CHANWATCH_IMPORT_MAX_MEDIA_BYTES"], "environment",
+                                  "CHANWATCH_IMPORT_MAX_MEDIA_BYTES")
+    if storage:
+        root = storage
+    return Settings(
+        storage_root=root,
+        allowlist=_parse_allowlist(data.get("channels"), source, loc),
+        imports=ImportSettings(max_media_bytes=max_media),
+        config_path=source,
+    )

@@ -1,0 +1,151 @@
+"""The storage root: Hive-partitioned Parquet datasets, staged writes, and their atomic commit.
+
+A run stages every file it changes under `_staging/<run_id>/` (invisible to readers, who read
+`<root>/<dataset>/`). Commit writes a journal listing the staged files, then renames each into
+place. A crash before the journal leaves the live data untouched (the staging is dropped on the
+next start); a crash after it is rolled forward on the next start. So an import that fails half
+way (a truncated export, say) never becomes visible, and one killed during commit is completed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from processing.errors import BadInputError
+from storage.files import fsync_dir, move_durably, write_bytes_atomic, write_parquet_atomic
+from storage.merge import merge_rows
+from storage.schemas import DatasetSpec
+
+STAGING = "_staging"
+STATE = "_state"
+JOURNAL = "COMMIT.json"
+
+
+def local_root(uri: str) -> Path:
+    """Resolve the storage URI to a local directory (object storage arrives with a later issue)."""
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    elif "://" in uri:
+        scheme = uri.split("://", 1)[0]
+        raise BadInputError(f"storage root {uri!r}: scheme {scheme!r} is not supported yet; "
+                            "use a local directory")
+    return Path(uri)
+
+
+class Store:
+    """All persistent state under one storage root."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.root = local_root(uri)
+
+    def dataset_dir(self, spec: DatasetSpec) -> Path:
+        return self.root / spec.name
+
+    def state_path(self, *parts: str) -> Path:
+        return self.root.joinpath(STATE, *parts)
+
+    def list_files(self, spec: DatasetSpec) -> list[Path]:
+        base = self.dataset_dir(spec)
+        return sorted(p for p in base.rglob("*.parquet") if not p.name.startswith(".")) if base.exists() \
+            else []
+
+    def read(self, spec: DatasetSpec) -> pa.Table:
+        """Read a whole dataset (small datasets and tests; researchers use DuckDB on the files)."""
+        files = self.list_files(spec)
+        if not files:
+            return spec.empty_table()
+        return pa.concat_tables(pq.read_table(f, schema=spec.schema) for f in files)
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """One writer per storage root at a time; recovers what a crashed writer left behind."""
+        lock_path = self.state_path("writer.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a+b") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BadInputError(f"{self.uri}: another chanwatch writer is running on this "
+                                    "storage root") from None
+            try:
+                self.recover()
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def recover(self) -> int:
+        """Roll forward journaled commits and drop abandoned staging; returns how many rolled forward."""
+        staging = self.root / STAGING
+        if not staging.exists():
+            return 0
+        rolled = 0
+        for run_dir in sorted(p for p in staging.iterdir() if p.is_dir()):
+            journal = run_dir / JOURNAL
+            if journal.exists():
+                Transaction(self, run_dir.name, _existing=True).apply_journal()
+                rolled += 1
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return rolled
+
+    def begin(self, run_id: str) -> Transaction:
+        return Transaction(self, run_id)
+
+
+class Transaction:
+    """Files staged by one run, committed together."""
+
+    def __init__(self, store: Store, run_id: str, *, _existing: bool = False) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.dir = store.root / STAGING / run_id
+        if not _existing:
+            if self.dir.exists():
+                shutil.rmtree(self.dir)
+            self.dir.mkdir(parents=True)
+        self.staged: dict[str, int] = {}  # relative path -> rows new or changed
+
+    def _staged_path(self, rel: str) -> Path:
+        return self.dir / "files" / rel
+
+    def stage(self, spec: DatasetSpec, rel: str, rows: pa.Table) -> int:
+        """Merge `rows` into the file at `rel` (relative to the root); returns rows new or changed."""
+        staged = self._staged_path(rel)
+        base_path = staged if staged.exists() else self.store.root / rel
+        stored = pq.read_table(base_path, schema=spec.schema) if base_path.exists() else None
+        merged, changed = merge_rows(spec, stored, rows)
+        if merged is None:
+            return 0
+        merged = merged.replace_schema_metadata({
+            "chanwatch.dataset": spec.name, "chanwatch.schema_version": str(spec.version)})
+        write_parquet_atomic(staged, merged)
+        self.staged[rel] = self.staged.get(rel, 0) + changed
+        return changed
+
+    def commit(self) -> None:
+        """Make every staged file visible. Durable before return; safe to crash in the middle."""
+        if self.staged:
+            write_bytes_atomic(self.dir / JOURNAL, orjson.dumps(sorted(self.staged)))
+            self.apply_journal()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def apply_journal(self) -> None:
+        for rel in orjson.loads((self.dir / JOURNAL).read_bytes()):
+            src = self._staged_path(rel)
+            if src.exists():
+                move_durably(src, self.store.root / rel)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir.parent.exists() and not any(self.dir.parent.iterdir()):
+            os.rmdir(self.dir.parent)
+            fsync_dir(self.store.root)
