@@ -1,9 +1,9 @@
 """Generate a large Telegram Desktop "Export chat history" JSON of a public channel, for benchmarks.
 
 The file is written message by message (memory stays flat whatever N is), yet it is byte-identical to
-`json.dumps(doc, ensure_ascii=False, indent=1)` of the whole document, which is what tdesktop writes
-(modulo the trailing newline). Text is built from a pool of pre-generated sentences so 1M messages take
-about a minute while staying varied enough that Parquet cannot compress it unrealistically well.
+`json.dumps(doc, ensure_ascii=False, indent=1)` of the whole document (tdesktop's layout: 1-space indent).
+Text is joined from pools of pre-generated half-sentences, so 1M messages take about a minute yet texts
+rarely repeat. About 420 bytes a message: 1M messages make ~420 MB.
 
     python bench/gen_export.py OUT.json --messages 1000000 [--seed 1]
     python bench/gen_export.py --self-check
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import io
 import json
 import random
@@ -25,14 +26,16 @@ from typing import Any
 CHANNEL_NAME = "Bench Channel"
 CHANNEL_ID = 1888000001
 FROM_ID = f"channel{CHANNEL_ID}"
-START = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
+EPOCH = dt.date(1970, 1, 1)
+START_UNIX = int(dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp())
 STEP_SECONDS = 45
-SENTENCE_POOL = 30_000
+POOL_SIZE = 20_000
 BATCH = 2_000
 
 Part = str | dict[str, str]
+Fragment = tuple[Part, ...]
 
-WORDS = (
+_VOCABULARY = (  # mostly English, some Cyrillic, Latin accents, CJK, Greek, Hebrew, Arabic, emoji
     "the of and to in is for on that with as by this from at are be it an was or will have not new "
     "channel update report market price today news people city government energy water school health "
     "police road weather event video photo live breaking official statement meeting council project "
@@ -45,7 +48,8 @@ WORDS = (
     "café naïve résumé straße über größe año mañana crème déjà façade jalapeño Zürich München "
     "ニュース 今日 東京 天気 更新 新闻 今天 北京 频道 消息 γειά ειδήσεις σήμερα καιρός שלום חדשות "
     "مرحبا أخبار اليوم 🔥 🚀 ✅ ⚡ 📢 🎉 👉 💬 📈 🌍"
-).split()
+)
+WORDS = _VOCABULARY.split()
 HASHTAGS = ("#news", "#update", "#breaking", "#sport", "#weather", "#tech", "#новости", "#économie",
             "#live", "#bench", "#ニュース", "#city")
 MENTIONS = ("@bench_channel", "@newsdesk", "@city_updates", "@weather_bot", "@tech_daily", "@support")
@@ -78,62 +82,80 @@ def _entity(rng: random.Random) -> dict[str, str]:
     return {"type": kind, "text": _words(rng, 1, 3), "href": _url(rng)}
 
 
-def _sentence(rng: random.Random) -> list[Part]:
-    """A sentence: plain words, with an entity spliced in about half the time."""
-    body = _words(rng, 3, 9)
-    end = rng.choice((".", ".", ".", "!", "?", "…"))
-    body = body[:1].upper() + body[1:]
-    if rng.random() < 0.7:
-        return [body + end]
+def _fragment(rng: random.Random, opener: bool) -> Fragment:
+    """Half a sentence, sometimes with an entity inside; it starts and ends with plain text so halves join."""
+    body = _words(rng, 1, 3)
+    if opener:
+        body = body[:1].upper() + body[1:]
+    else:
+        body += rng.choice((".", ".", ".", "!", "?", "…"))
+    if rng.random() < 0.9 or " " not in body:
+        return (body,)
     head, _, tail = body.partition(" ")
-    return [head + " ", _entity(rng), " " + tail + end]
+    return (head + " ", _entity(rng), " " + tail)
 
 
-def sentence_pool(rng: random.Random, size: int = SENTENCE_POOL) -> list[list[Part]]:
-    """Pre-generate sentences once; combining them per message is much cheaper than building words."""
-    return [_sentence(rng) for _ in range(size)]
+def fragment_pools(rng: random.Random, size: int = POOL_SIZE) -> tuple[list[Fragment], list[Fragment]]:
+    """Openers and closers, generated once: any pair makes a sentence, so texts rarely repeat exactly
+    (Parquet must not get an unrealistically easy dictionary) while each message costs only a join."""
+    return [_fragment(rng, True) for _ in range(size)], [_fragment(rng, False) for _ in range(size)]
 
 
-def _join(sentences: list[list[Part]]) -> list[Part]:
-    """Concatenate sentences with spaces, merging adjacent plain strings like tdesktop does."""
-    parts: list[Part] = []
-    for i, sentence in enumerate(sentences):
-        for part in ([" "] if i else []) + sentence:
-            if isinstance(part, str) and parts and isinstance(parts[-1], str):
-                parts[-1] += part
-            elif part != "":
-                parts.append(part)
+def _join(fragments: list[Fragment]) -> list[Part]:
+    """Concatenate fragments with a space, merging the plain strings that meet, as tdesktop would."""
+    parts: list[Part] = list(fragments[0])
+    for fragment in fragments[1:]:
+        parts[-1] = f"{parts[-1]} {fragment[0]}"
+        parts.extend(fragment[1:])
     return parts
+
+
+def _text_parts(rng: random.Random, pools: tuple[list[Fragment], list[Fragment]]) -> list[Part]:
+    """One to three sentences, each an opener and a closer."""
+    roll = rng.random()
+    sentences = 1 if roll < 0.85 else 2 if roll < 0.98 else 3
+    openers, closers = pools
+    fragments: list[Fragment] = []
+    for _ in range(sentences):
+        fragments += (rng.choice(openers), rng.choice(closers))
+    return _join(fragments)
 
 
 def _text_fields(parts: list[Part]) -> tuple[str | list[Part], list[dict[str, str]]]:
     """`text` is a plain string when there is no entity, else a mixed list; entities list every part."""
-    entities = [{"type": "plain", "text": p} if isinstance(p, str) else dict(p) for p in parts]
-    if all(isinstance(p, str) for p in parts):
-        return "".join(parts), entities  # type: ignore[arg-type]
-    return parts, entities
+    if len(parts) == 1:
+        return parts[0], [{"type": "plain", "text": parts[0]}]  # type: ignore[list-item,dict-item]
+    return parts, [{"type": "plain", "text": p} if isinstance(p, str) else p for p in parts]
 
 
-def _stamp(moment: dt.datetime) -> tuple[str, str]:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S"), str(int(moment.timestamp()))
+@functools.lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    return (EPOCH + dt.timedelta(days=days)).strftime("%Y-%m-%d")
 
 
-def make_message(rng: random.Random, pool: list[list[Part]], msg_id: int) -> dict[str, Any]:
+def _stamp(unix: int) -> tuple[str, str]:
+    """tdesktop's `date` and `date_unixtime`; plain arithmetic, strftime per message is too slow."""
+    days, secs = divmod(unix, 86400)
+    hours, rest = divmod(secs, 3600)
+    return f"{_day(days)}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}", str(unix)
+
+
+def make_message(rng: random.Random, pools: tuple[list[Fragment], list[Fragment]], msg_id: int) -> dict[str, Any]:
     """One channel post, keys in tdesktop's order; optional keys appear with realistic frequencies."""
-    moment = START + dt.timedelta(seconds=STEP_SECONDS * msg_id)
-    date, unixtime = _stamp(moment)
+    unix = START_UNIX + STEP_SECONDS * msg_id
+    date, unixtime = _stamp(unix)
     msg: dict[str, Any] = {"id": msg_id, "type": "message", "date": date, "date_unixtime": unixtime}
     if rng.random() < 0.12:
-        msg["edited"], msg["edited_unixtime"] = _stamp(moment + dt.timedelta(seconds=rng.randint(30, 7200)))
-    msg["from"], msg["from_id"] = CHANNEL_NAME, FROM_ID
+        msg["edited"], msg["edited_unixtime"] = _stamp(unix + rng.randint(30, 7200))
+    msg["from"] = CHANNEL_NAME
+    msg["from_id"] = FROM_ID
     if rng.random() < 0.06:
         msg["forwarded_from"] = rng.choice(FORWARD_NAMES)
     if msg_id > 1 and rng.random() < 0.08:
         msg["reply_to_message_id"] = rng.randint(max(1, msg_id - 500), msg_id - 1)
-    count = rng.choices((1, 2, 3), weights=(50, 35, 15))[0]
-    msg["text"], msg["text_entities"] = _text_fields(_join(rng.choices(pool, k=count)))
-    if rng.random() < 0.3:
-        emojis = rng.sample(REACTIONS, rng.randint(1, 3))
+    msg["text"], msg["text_entities"] = _text_fields(_text_parts(rng, pools))
+    if rng.random() < 0.2:
+        emojis = rng.sample(REACTIONS, 1 if rng.random() < 0.6 else 2)
         msg["reactions"] = [{"type": "emoji", "count": rng.randint(1, 500), "emoji": e} for e in emojis]
     return msg
 
@@ -141,9 +163,9 @@ def make_message(rng: random.Random, pool: list[list[Part]], msg_id: int) -> dic
 def iter_messages(n: int, seed: int) -> Iterator[dict[str, Any]]:
     """Messages 1..n, deterministic for a given seed."""
     rng = random.Random(seed)
-    pool = sentence_pool(rng)
+    pools = fragment_pools(rng)
     for msg_id in range(1, n + 1):
-        yield make_message(rng, pool, msg_id)
+        yield make_message(rng, pools, msg_id)
 
 
 def _head_and_tail() -> tuple[str, str]:
@@ -155,9 +177,12 @@ def _head_and_tail() -> tuple[str, str]:
     return head, tail
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, indent=1)  # what json.dumps builds per call; reused
+
+
 def _render(msg: dict[str, Any]) -> str:
     """A message as it appears at depth 2 of the document: json.dumps(indent=1), two more spaces a line."""
-    return "  " + json.dumps(msg, ensure_ascii=False, indent=1).replace("\n", "\n  ")
+    return "  " + _ENCODER.encode(msg).replace("\n", "\n  ")
 
 
 def write_export(out: io.TextIOBase, n: int, seed: int) -> None:
@@ -196,7 +221,8 @@ def self_check(n: int = 50, seed: int = 1) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", nargs="?", type=Path, help="output JSON file")
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)

@@ -298,14 +298,15 @@ def block_messages(block: bytes, separator: bytes) -> pa.StringArray:
     return array
 
 
-def first_malformed(block: bytes, separator: bytes) -> tuple[int, str]:
-    """Position (1-based) and parser message of the first message in a block that is not valid JSON."""
+def first_malformed(block: bytes, separator: bytes) -> tuple[int, int, str]:
+    """The first message in a block that is not valid JSON: its 1-based position, the line of the
+    error counted from the message's opening brace, and the parser's message."""
     for position, piece in enumerate(block.split(separator), start=1):
         try:
             orjson.loads(b"{" + piece + b"}")
         except orjson.JSONDecodeError as exc:
-            return position, exc.msg
-    return 1, "invalid JSON"
+            return position, exc.lineno, exc.msg
+    return 1, 0, "invalid JSON"
 
 
 def block_lines(block: bytes, separator: bytes, first_line: int, positions: list[int]) -> dict[int, int]:

@@ -91,7 +91,7 @@ MEDIA = DatasetSpec(
     about="One row per media item of a message, with its hashes. No media bytes are ever stored.",
     layout="`media/month=YYYY-MM/c<channel_id>-b<bucket>.parquet`, aligned with `messages`.",
     primary_key=("channel_id", "message_id", "media_index"),
-    volatile=("hashed_at",),
+    volatile=("hashed_at", "run_id"),
     schema=pa.schema(
         [
             _f("channel_id", pa.int64(), "Telegram channel id.", False),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,17 @@ def local_root(uri: str) -> Path:
         raise BadInputError(f"storage root {uri!r}: scheme {scheme!r} is not supported yet; "
                             "use a local directory")
     return Path(uri)
+
+
+def _fault_point(kind: str, count: int) -> None:
+    """Test hook: `CHANWATCH_FAULT_INJECT=commit:2` SIGKILLs this process after the 2nd committed file.
+
+    It lets the crash-recovery tests kill the writer at an exact point of a commit; it does nothing
+    unless that variable is set.
+    """
+    wanted = os.environ.get("CHANWATCH_FAULT_INJECT")
+    if wanted and wanted == f"{kind}:{count}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Store:
@@ -129,6 +141,7 @@ class Transaction:
             "chanwatch.dataset": spec.name, "chanwatch.schema_version": str(spec.version)})
         write_parquet_atomic(staged, merged)
         self.staged[rel] = self.staged.get(rel, 0) + changed
+        _fault_point("stage", len(self.staged))
         return changed
 
     def commit(self) -> None:
@@ -136,13 +149,14 @@ class Transaction:
         if self.staged:
             write_bytes_atomic(self.dir / JOURNAL, orjson.dumps(sorted(self.staged)))
             self.apply_journal()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.abort()
 
     def apply_journal(self) -> None:
-        for rel in orjson.loads((self.dir / JOURNAL).read_bytes()):
+        for moved, rel in enumerate(orjson.loads((self.dir / JOURNAL).read_bytes()), start=1):
             src = self._staged_path(rel)
             if src.exists():
                 move_durably(src, self.store.root / rel)
+                _fault_point("commit", moved)
 
     def abort(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -204,9 +204,9 @@ class ExportImporter:
         except UnicodeDecodeError:
             raise FastPathMismatch("not valid UTF-8", block.first_line) from None
         except MalformedBatchError:  # not valid JSON, or the split was not structural here
-            position, reason = first_malformed(block.data, MESSAGE_SEPARATOR)
+            position, offset, reason = first_malformed(block.data, MESSAGE_SEPARATOR)
             line = block_lines(block.data, MESSAGE_SEPARATOR, block.first_line, [position]).get(position)
-            raise FastPathMismatch(f"invalid JSON: {reason}", line) from None
+            raise FastPathMismatch(f"invalid JSON: {reason}", line + offset if line else None) from None
         if batch.rejects:
             lines = block_lines(block.data, MESSAGE_SEPARATOR, block.first_line,
                                 [r["line"] for r in batch.rejects])

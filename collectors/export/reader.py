@@ -121,7 +121,7 @@ def iter_fast(path: Path, on_bytes: Callable[[int], None] | None = None) -> Iter
         end = buffer.rfind(MESSAGES_CLOSE)
         if end < 0:
             raise FastPathMismatch("the messages array is not closed (truncated file?)",
-                                   line + buffer.count(b"\n"))
+                                   line + 1 + buffer.count(b"\n"))
         yield RawBlock(buffer[:end], line)
         line += buffer.count(b"\n", 0, end) + 2
         _check_tail(buffer[end + len(MESSAGES_CLOSE):], line)
@@ -170,6 +170,12 @@ def iter_general(path: Path, on_bytes: Callable[[int], None] | None = None) -> I
         except ijson.common.JSONError as exc:
             raise BadInputError(f"{path}:{reader.near_line()}: invalid JSON ({exc}); nothing was "
                                 "imported") from None
+        except _LayoutError as exc:
+            raise BadInputError(f"{path}:{reader.near_line()}: {exc}; nothing was imported") from None
+
+
+class _LayoutError(ValueError):
+    """Valid JSON, but not shaped like a Telegram Desktop export."""
 
 
 _ACCOUNT_CHATS = ("chats.list.item", "left_chats.list.item")
@@ -188,7 +194,7 @@ def _walk_events(events: Iterator[tuple[str, str, Any]], reader: _CountingReader
         if first:
             first = False
             if event != "start_map":
-                raise BadInputError("the export's top level is not a JSON object")
+                raise _LayoutError("the export's top level is not a JSON object")
         if chat is None and event == "start_map" and prefix in _ACCOUNT_CHATS:
             chat, header, started = prefix, {}, False
             continue
@@ -237,6 +243,6 @@ def _build_value(events: Iterator[tuple[str, str, Any]], first_event: str) -> An
             depth -= 1
             if depth == 0:
                 return builder.value
-    raise BadInputError("unexpected end of file inside a message")
+    raise _LayoutError("unexpected end of file inside a message")
 
 
