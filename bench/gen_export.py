@@ -34,6 +34,7 @@ BATCH = 2_000
 
 Part = str | dict[str, str]
 Fragment = tuple[Part, ...]
+Pools = tuple[list[Fragment], list[Fragment]]  # sentence openers, sentence closers
 
 _VOCABULARY = (  # mostly English, some Cyrillic, Latin accents, CJK, Greek, Hebrew, Arabic, emoji
     "the of and to in is for on that with as by this from at are be it an was or will have not new "
@@ -89,13 +90,13 @@ def _fragment(rng: random.Random, opener: bool) -> Fragment:
         body = body[:1].upper() + body[1:]
     else:
         body += rng.choice((".", ".", ".", "!", "?", "…"))
-    if rng.random() < 0.9 or " " not in body:
+    if rng.random() < 0.85 or " " not in body:
         return (body,)
     head, _, tail = body.partition(" ")
     return (head + " ", _entity(rng), " " + tail)
 
 
-def fragment_pools(rng: random.Random, size: int = POOL_SIZE) -> tuple[list[Fragment], list[Fragment]]:
+def fragment_pools(rng: random.Random, size: int = POOL_SIZE) -> Pools:
     """Openers and closers, generated once: any pair makes a sentence, so texts rarely repeat exactly
     (Parquet must not get an unrealistically easy dictionary) while each message costs only a join."""
     return [_fragment(rng, True) for _ in range(size)], [_fragment(rng, False) for _ in range(size)]
@@ -110,7 +111,7 @@ def _join(fragments: list[Fragment]) -> list[Part]:
     return parts
 
 
-def _text_parts(rng: random.Random, pools: tuple[list[Fragment], list[Fragment]]) -> list[Part]:
+def _text_parts(rng: random.Random, pools: Pools) -> list[Part]:
     """One to three sentences, each an opener and a closer."""
     roll = rng.random()
     sentences = 1 if roll < 0.85 else 2 if roll < 0.98 else 3
@@ -140,7 +141,7 @@ def _stamp(unix: int) -> tuple[str, str]:
     return f"{_day(days)}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}", str(unix)
 
 
-def make_message(rng: random.Random, pools: tuple[list[Fragment], list[Fragment]], msg_id: int) -> dict[str, Any]:
+def make_message(rng: random.Random, pools: Pools, msg_id: int) -> dict[str, Any]:
     """One channel post, keys in tdesktop's order; optional keys appear with realistic frequencies."""
     unix = START_UNIX + STEP_SECONDS * msg_id
     date, unixtime = _stamp(unix)

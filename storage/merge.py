@@ -38,7 +38,8 @@ def dedupe_last(spec: DatasetSpec, table: pa.Table) -> pa.Table:
     last = indexed.group_by(list(spec.primary_key), use_threads=False).aggregate([("__i", "max")])
     if last.num_rows == table.num_rows:
         return table
-    return table.take(pc.sort_indices(last["__i_max"]))
+    keep = last["__i_max"]
+    return table.take(keep.take(pc.sort_indices(keep)))  # the kept rows, in input order
 
 
 def sort_by_key(spec: DatasetSpec, table: pa.Table) -> pa.Table:
