@@ -73,11 +73,12 @@ def import_export_cmd(
 @app.command()
 def demo() -> None:
     """Build the demo channel and run the whole pipeline on it."""
-    from chanwatch.steps.demo import DEMO_DIR, duckdb_examples, run_demo
+    from chanwatch.steps.demo import build_demo, duckdb_examples, run_demo
 
     settings = _settings()
-    with byte_progress("demo import", 0) as progress:
-        export_json, result = run_demo(settings, DEMO_DIR, progress)
+    export_json = build_demo()
+    with byte_progress("demo import", export_json.stat().st_size) as progress:
+        result = run_demo(settings, export_json, progress)
     c = result.counts
     out.print(f"[bold]demo export[/]: {export_json}")
     out.print(f"imported {c['messages_read']} messages ({c['messages_written']} rows new or changed); "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -66,7 +67,12 @@ class _FileBuffer:
 
 
 class DatasetWriter:
-    """Stages rows of one dataset into a transaction, file by file."""
+    """Stages rows of one dataset into a transaction, file by file.
+
+    Merging and writing a file (Parquet encoding, zstd, fsync) runs on a background thread, so it
+    overlaps with parsing the next rows; at most one file is in flight, which bounds memory, and
+    files are staged in order, so a file flushed twice is merged onto its own first version.
+    """
 
     def __init__(self, txn: Transaction, spec: DatasetSpec) -> None:
         self.txn = txn
@@ -76,6 +82,8 @@ class DatasetWriter:
         self.rows_in = 0
         self.rows_changed = 0
         self.files: set[str] = set()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stage-{spec.name}")
+        self._in_flight: Future[int] | None = None
 
     def _buffer(self, rel_path: str) -> _FileBuffer:
         buffer = self.buffers.get(rel_path)
@@ -102,9 +110,30 @@ class DatasetWriter:
     def flush(self, keep: str | None = None) -> None:
         """Stage every buffered file except `keep` (the one still being filled)."""
         for rel in [r for r in self.buffers if r != keep]:
-            buffer = self.buffers.pop(rel)
-            self.rows_changed += self.txn.stage(self.spec, rel, buffer.table())
+            table = self.buffers.pop(rel).table()
+            self._wait()
+            self._in_flight = self._executor.submit(self.txn.stage, self.spec, rel, table)
             self.files.add(rel)
 
+    def _wait(self) -> None:
+        if self._in_flight is not None:
+            future, self._in_flight = self._in_flight, None
+            self.rows_changed += future.result()
+
+    def abandon(self) -> None:
+        """Drop what is buffered and let the in-flight file finish (the run is failing)."""
+        self.buffers.clear()
+        try:
+            self._wait()
+        except Exception:  # the run's own error is the one to report
+            pass
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
     def close(self) -> None:
-        self.flush()
+        """Stage everything still buffered and wait for it; errors from the thread surface here."""
+        try:
+            self.flush()
+            self._wait()
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)

@@ -37,8 +37,11 @@ def duckdb_examples(storage_root: str) -> list[tuple[str, str]]:
     ]
 
 
-def run_demo(settings: Settings, demo_dir: Path = DEMO_DIR,
-             progress: ProgressCallback | None = None) -> tuple[Path, ImportResult]:
-    export_json = build_demo_export(demo_dir / "export")
-    result = import_export(demo_settings(settings), export_json, progress)
-    return export_json, result
+def build_demo(demo_dir: Path = DEMO_DIR) -> Path:
+    """Generate the demo channel's export (deterministic; unchanged files are not rewritten)."""
+    return build_demo_export(demo_dir / "export")
+
+
+def run_demo(settings: Settings, export_json: Path, progress: ProgressCallback | None = None) -> ImportResult:
+    """Run the pipeline, as it stands, on the demo export."""
+    return import_export(demo_settings(settings), export_json, progress)

@@ -181,13 +181,17 @@ class ExportImporter:
                     self._channel_snapshot(chat, writers[CHANNELS.name], collected_at)
                     done.append(chat)
                     chat = None
+            if not seen_chat:
+                raise BadInputError(f"{self.json_file}: not a Telegram Desktop export (no chat and no "
+                                    "messages found)")
+            for writer in writers.values():
+                writer.close()
+        except BaseException:
+            for writer in writers.values():
+                writer.abandon()
+            raise
         finally:
             normaliser.close()
-        if not seen_chat:
-            raise BadInputError(f"{self.json_file}: not a Telegram Desktop export (no chat and no "
-                                "messages found)")
-        for writer in writers.values():
-            writer.close()
         counts = self.result.counts
         counts["messages_written"] = writers[MESSAGES.name].rows_changed
         counts["media_rows_written"] = writers[MEDIA.name].rows_changed
