@@ -155,23 +155,57 @@ class _CountingReader:
 
 
 def iter_general(path: Path, on_bytes: Callable[[int], None] | None = None) -> Iterator[ExportItem]:
-    """The general path: any valid export layout, single chat or full account."""
-    with open(path, "rb") as raw_handle:
-        reader = _CountingReader(raw_handle, on_bytes)
-        try:
-            yield from _walk_events(ijson.parse(reader, use_float=True, buf_size=64 * 1024), reader)
-        except ijson.common.IncompleteJSONError as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid JSON"
-            if "premature EOF" in message or "Incomplete" in message:
-                raise BadInputError(f"{path}:{reader.near_line()}: unexpected end of file: the export is "
-                                    "truncated or incomplete; nothing was imported") from None
-            raise BadInputError(f"{path}:{reader.near_line()}: invalid JSON ({message}); nothing was "
-                                "imported") from None
-        except ijson.common.JSONError as exc:
-            raise BadInputError(f"{path}:{reader.near_line()}: invalid JSON ({exc}); nothing was "
-                                "imported") from None
-        except _LayoutError as exc:
-            raise BadInputError(f"{path}:{reader.near_line()}: {exc}; nothing was imported") from None
+    """The general path: any valid export layout, single chat or full account.
+
+    A single-chat export streams its messages with `ijson.items` (objects built in C); a
+    full-account export is walked event by event, chat by chat.
+    """
+    try:
+        header = _single_chat_header(path)
+        with open(path, "rb") as raw_handle:
+            reader = _CountingReader(raw_handle, on_bytes)
+            if header is not None:
+                yield ChatStart(header, 1)
+                for value in ijson.items(reader, "messages.item", use_float=True, buf_size=64 * 1024):
+                    yield RawMessage(value, reader.near_line())
+                yield ChatEnd(header)
+            else:
+                yield from _walk_events(ijson.parse(reader, use_float=True, buf_size=64 * 1024), reader)
+    except ijson.common.IncompleteJSONError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid JSON"
+        if "premature EOF" in message or "Incomplete" in message:
+            raise BadInputError(f"{path}:{_last_line(path)}: unexpected end of file: the export is "
+                                "truncated or incomplete; nothing was imported") from None
+        raise BadInputError(f"{path}: invalid JSON ({message}); nothing was imported") from None
+    except ijson.common.JSONError as exc:
+        raise BadInputError(f"{path}: invalid JSON ({exc}); nothing was imported") from None
+    except _LayoutError as exc:
+        raise BadInputError(f"{path}: {exc}; nothing was imported") from None
+
+
+def _last_line(path: Path) -> int:
+    lines = 1
+    with open(path, "rb") as handle:
+        while block := handle.read(READ_BLOCK):
+            lines += block.count(b"\n")
+    return lines
+
+
+def _single_chat_header(path: Path) -> dict[str, Any] | None:
+    """The top-level scalars before `messages` when the file is a single-chat export, else None."""
+    header: dict[str, Any] = {}
+    with open(path, "rb") as handle:
+        events = ijson.parse(handle, use_float=True, buf_size=64 * 1024)
+        for prefix, event, value in events:
+            if prefix == "" and event not in ("start_map", "map_key"):
+                raise _LayoutError("the export's top level is not a JSON object")
+            if prefix == "messages" and event == "start_array":
+                return header
+            if prefix in ("chats", "left_chats"):
+                return None
+            if prefix and "." not in prefix and event in _SCALARS:
+                header[prefix] = value
+    return None
 
 
 class _LayoutError(ValueError):
