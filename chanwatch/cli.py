@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -70,6 +69,36 @@ def import_export_cmd(
                   markup=False)
 
 
+@app.command("hash")
+def hash_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursively) to hash.")],
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Worker processes (0: one per "
+                                         "core).")] = 0,
+    full_decode: Annotated[bool, typer.Option("--full-decode", help="Decode JPEGs at full size (slower; for "
+                                              "comparison with other tools).")] = False,
+) -> None:
+    """One JSON line per file: {path, media_kind, pdq, pdq_quality, phash, dhash, md5, sha256, frames, error}."""
+    import dataclasses
+    import os
+
+    import orjson
+
+    from chanwatch.progress import count_progress
+    from chanwatch.steps.hash_files import expand_paths, hash_files
+
+    settings = _settings()
+    limits = settings.hashing
+    if full_decode:
+        limits = dataclasses.replace(limits, reduce_min_side=10**9)
+    files = expand_paths(paths)
+    stdout = sys.stdout.buffer
+    with count_progress("hashing", len(files)) as progress:
+        for line in hash_files(files, limits, settings.imports.max_media_bytes, workers or os.cpu_count() or 1,
+                               progress):
+            stdout.write(orjson.dumps(line) + b"\n")
+    stdout.flush()
+
+
 @app.command()
 def demo() -> None:
     """Build the demo channel and run the whole pipeline on it."""
@@ -91,18 +120,12 @@ def demo() -> None:
 
 
 def main() -> None:
+    """Typer handles usage errors (exit 2) and aborts (exit 1); chanwatch's own errors are mapped here."""
     try:
-        code = app(standalone_mode=False)
+        app()
     except ChanwatchError as exc:
         err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(1)
-    except click.ClickException as exc:  # usage errors exit 2
-        exc.show()
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from processing.errors import BadInputError
+from processing.hashing.limits import DecodeLimits
 
 DEFAULT_CONFIG_PATH = Path("chanwatch.toml")
 DEFAULT_STORAGE_ROOT = "var/data"
@@ -54,6 +55,7 @@ class Settings:
     storage_root: str
     allowlist: tuple[AllowlistEntry, ...]
     imports: ImportSettings = field(default_factory=ImportSettings)
+    hashing: DecodeLimits = field(default_factory=DecodeLimits)
     config_path: Path | None = None
 
     def channel_by_id(self, channel_id: int) -> AllowlistEntry | None:
@@ -156,6 +158,28 @@ def _positive_int(value: Any, where: str, key: str) -> int:
     return value
 
 
+def _parse_hashing(table: Any, source: Path | None, loc: _Locator, env: Mapping[str, str]) -> DecodeLimits:
+    """`[hashing]` decode limits; each key may be overridden by CHANWATCH_HASHING_<KEY>."""
+    if not isinstance(table, Mapping):
+        raise BadInputError(f"{_where(source, loc.line_of(None, 'hashing'))}: key 'hashing' must be a table")
+    defaults = DecodeLimits()
+    values: dict[str, Any] = {}
+    for key in table:
+        if not hasattr(defaults, key):
+            raise BadInputError(f"{_where(source, loc.line_of('hashing', key))}: key 'hashing.{key}': unknown key")
+    for key, default in vars(defaults).items():
+        raw = env.get(f"CHANWATCH_HASHING_{key.upper()}", table.get(key, default))
+        where = _where(source, loc.line_of("hashing", key)) if key in table else "environment"
+        try:
+            value = type(default)(raw) if not isinstance(raw, bool) else None
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value <= 0:
+            raise BadInputError(f"{where}: key 'hashing.{key}' must be a positive number, got {raw!r}")
+        values[key] = value
+    return DecodeLimits(**values)
+
+
 def load_settings(config: Path | str | None = None, storage: str | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Load settings: file, then `CHANWATCH_*` environment, then explicit CLI options."""
@@ -179,7 +203,7 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         data = {"storage": {"root": DEFAULT_STORAGE_ROOT}, "channels": [DEMO_ALLOWLIST_ENTRY]}
 
     loc = _Locator(text)
-    known = {"storage", "channels", "import"}
+    known = {"storage", "channels", "import", "hashing"}
     for key in data:
         if key not in known:
             raise BadInputError(f"{_where(source, loc.line_of(key, None) or loc.line_of(None, key))}: "
@@ -196,6 +220,8 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
     max_media = _positive_int(max_media, _where(source, loc.line_of("import", "max_media_bytes")),
                               "import.max_media_bytes")
 
+    hashing = _parse_hashing(data.get("hashing", {}), source, loc, env)
+
     root = env.get("CHANWATCH_STORAGE_ROOT", root)
     if "CHANWATCH_IMPORT_MAX_MEDIA_BYTES" in env:
         max_media = _positive_int(env["CHANWATCH_IMPORT_MAX_MEDIA_BYTES"], "environment",
@@ -206,5 +232,6 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         storage_root=root,
         allowlist=_parse_allowlist(data.get("channels"), source, loc),
         imports=ImportSettings(max_media_bytes=max_media),
+        hashing=hashing,
         config_path=source,
     )

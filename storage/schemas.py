@@ -87,7 +87,7 @@ MESSAGES = DatasetSpec(
 
 MEDIA = DatasetSpec(
     name="media",
-    version=1,
+    version=2,
     about="One row per media item of a message, with its hashes. No media bytes are ever stored.",
     layout="`media/month=YYYY-MM/c<channel_id>-b<bucket>.parquet`, aligned with `messages`.",
     primary_key=("channel_id", "message_id", "media_index"),
@@ -115,9 +115,10 @@ MEDIA = DatasetSpec(
             _f("pdq_quality", pa.int32(), "PDQ quality, 0 to 100; below 50 is not matched."),
             _f("phash", pa.string(), "pHash, 16 hex digits (images)."),
             _f("dhash", pa.string(), "dHash, 16 hex digits (images)."),
-            _f("frames", pa.list_(FRAME), "Video: one PDQ per sampled second: {ts, pdq, quality}."),
+            _f("frames", pa.list_(FRAME), "Video and animation: one PDQ per second (vPDQ): {ts, pdq, quality}."),
+            _f("frame_count", pa.int64(), "Video and animation: frames decoded."),
             _f("status", pa.string(), "`hashed`, `skipped` (not available or not allowed) or `failed`."),
-            _f("status_reason", pa.string(), "Why the media was skipped or failed."),
+            _f("status_reason", pa.string(), "Why the media was skipped or failed (or a note on a partial hash)."),
             _f("hashed_at", UTC_TS, "When the media was hashed (or given its status)."),
             _f("run_id", pa.string(), "The run that wrote this row."),
         ]

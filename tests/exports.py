@@ -50,3 +50,20 @@ def write_config(path: Path, storage: Path, *, channels: list[dict[str, Any]] | 
         lines += ['basis = "test fixture"', 'approved_by = "tests"', "approved_at = 2026-11-23", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def benign_jpeg(seed: int = 0, size: tuple[int, int] = (160, 120)) -> bytes:
+    """A small real JPEG of a smooth gradient with noise: a benign stand-in for media."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height)], axis=2)
+    pixels = np.clip(base + rng.normal(0, 12, base.shape) + rng.uniform(0, 80), 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=85)
+    return out.getvalue()

@@ -15,7 +15,7 @@ from chanwatch.settings import load_settings
 from chanwatch.steps.import_export import import_export
 from processing.errors import BadInputError
 from tests.conftest import Workspace
-from tests.exports import export_doc, message, write_export
+from tests.exports import benign_jpeg, export_doc, message, write_export
 from tests.test_import_export import by_id, read
 
 
@@ -53,7 +53,7 @@ def test_media_paths_that_escape_the_folder_are_skipped_and_never_read(
     secret.write_bytes(b"\xff\xd8\xff\xe0 not for chanwatch")
     export = ws.root / "export"
     (export / "photos").mkdir(parents=True)
-    (export / "photos" / "ok.jpg").write_bytes(b"\xff\xd8\xff\xe0 benign")
+    (export / "photos" / "ok.jpg").write_bytes(benign_jpeg(1))
     (export / "photos" / "link.jpg").symlink_to(secret)
     (export / "photos" / "dirlink").symlink_to(outside, target_is_directory=True)
     docs = [

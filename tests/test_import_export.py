@@ -13,7 +13,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from tests.conftest import Workspace
-from tests.exports import CHANNEL_ID, USERNAME, export_doc, message, write_export
+from tests.exports import CHANNEL_ID, USERNAME, benign_jpeg, export_doc, message, write_export
 
 UTC = dt.UTC
 
@@ -36,7 +36,7 @@ def by_id(rows: list[dict]) -> dict[int, dict]:
 def rich_messages(export_dir: Path) -> list[dict]:
     """A new-style export covering the fields researchers rely on, with one real photo file."""
     (export_dir / "photos").mkdir(parents=True)
-    photo = b"\xff\xd8\xff\xe0" + b"benign stand-in bytes" * 10
+    photo = benign_jpeg(3)
     (export_dir / "photos" / "p1.jpg").write_bytes(photo)
     return [
         {"id": 1, "type": "service", "date": "2023-11-14T22:14:20", "date_unixtime": str(1_700_000_060),
@@ -89,6 +89,8 @@ def test_new_style_export_becomes_rows(ws: Workspace) -> None:
     assert media[3]["md5"] == hashlib.md5(photo).hexdigest()
     assert media[3]["sha256"] == hashlib.sha256(photo).hexdigest()
     assert (media[3]["width"], media[3]["height"], media[3]["hashed_bytes"]) == (640, 480, len(photo))
+    assert len(media[3]["pdq"]) == 64 and len(media[3]["phash"]) == 16 and len(media[3]["dhash"]) == 16
+    assert media[3]["pdq_quality"] > 0
     assert media[5]["status"] == "skipped" and "File not included" in media[5]["status_reason"]
     assert media[6]["status"] == "skipped" and "File exceeds maximum size" in media[6]["status_reason"]
     assert media[6]["duration_s"] == 12.0 and media[6]["file_size"] == 3_000_000_000

@@ -42,8 +42,9 @@ from processing.export_records import (
     block_lines,
     first_malformed,
 )
-from processing.hashing import exact_hashes
+from processing.hashing import exact_hashes, hash_media
 from storage.checkpoints import write_checkpoint, write_run_report
+from storage.media_index import REUSED_COLUMNS, known_media
 from storage.schemas import BUCKET_SIZE, CHANNELS, MEDIA, MESSAGES
 from storage.store import Store, Transaction
 from storage.writer import DatasetWriter, channel_file, month_of_micros
@@ -98,6 +99,7 @@ class _ChatImport:
         self.messages = 0
         self.last_message_id = 0
         self.newest_micros: int | None = None
+        self.known_media: dict[tuple[int, int], dict[str, Any]] = {}
 
 
 class ExportImporter:
@@ -241,7 +243,7 @@ class ExportImporter:
                 writers[MESSAGES.name].add_table(rel, rows.select(MESSAGES.schema.names))
         for media in batch.media:
             rel = _file_name(MEDIA.name, chat.channel_id, media["month"], media["bucket"])
-            writers[MEDIA.name].add(rel, self._media_row(media, chat.channel_id))
+            writers[MEDIA.name].add(rel, self._media_row(media, chat))
 
     # -- chats -----------------------------------------------------------------------------------
     def _admit_chat(self, start: ChatStart) -> _ChatImport | None:
@@ -263,7 +265,9 @@ class ExportImporter:
                            f"[[channels]] with channel_id = {chat_id}, a basis and an approver")
         if problem is None and entry is not None:
             self.result.channels.append({"channel_id": chat_id, "username": entry.username, "title": name})
-            return _ChatImport(header, entry, chat_id)
+            chat = _ChatImport(header, entry, chat_id)
+            chat.known_media = known_media(self.store, chat_id)
+            return chat
         if not start.account_export:
             raise BadInputError(f"{where}: {problem}; nothing was imported")
         self.result.skipped_chats.append({"name": name, "type": kind, "id": chat_id, "reason": problem})
@@ -289,8 +293,11 @@ class ExportImporter:
             log.warning("event=import.message_rejected file=%s line=%s message_id=%s reason=%r",
                         self.json_file, line, message_id, reason)
 
-    def _media_row(self, media: dict[str, Any], channel_id: int) -> dict[str, Any]:
-        """Hash the media file in memory (or its thumbnail when only that was exported)."""
+    def _media_row(self, media: dict[str, Any], chat: _ChatImport) -> dict[str, Any]:
+        """Read the media file into memory and hash it (or its thumbnail when only that was exported).
+
+        A file already hashed with the same bytes (same SHA-256 and variant) reuses its stored hashes.
+        """
         limit = self.settings.imports.max_media_bytes
         path = media["photo"] if media["photo"] is not None else media["file"]
         variant = "full"
@@ -301,7 +308,7 @@ class ExportImporter:
                 read, variant = thumb, "thumbnail"
         is_photo = media["photo"] is not None
         row: dict[str, Any] = {
-            "channel_id": channel_id, "message_id": media["message_id"], "media_index": 0,
+            "channel_id": chat.channel_id, "message_id": media["message_id"], "media_index": 0,
             "date": media["date"], "media_kind": media["media_kind"], "mime_type": media["mime_type"],
             "file_name": media["file_name"],
             "file_size": media["photo_file_size"] if is_photo else media["file_size"],
@@ -311,22 +318,38 @@ class ExportImporter:
         if read.data is None:
             row.update(status=read.status, status_reason=read.reason)
         else:
-            hashes = exact_hashes(read.data)
-            row.update(status="hashed", hashed_variant=variant, hashed_bytes=hashes.size, md5=hashes.md5,
-                       sha256=hashes.sha256)
+            row.update(self._hashes(read.data, variant, row, chat))
         self.result.counts[f"media_{row['status']}"] += 1
         if row["status"] != "hashed":
             log.debug("event=import.media_%s message_id=%s reason=%r", row["status"], media["message_id"],
                       row["status_reason"])
         return row
 
+    def _hashes(self, data: bytes, variant: str, row: dict[str, Any], chat: _ChatImport) -> dict[str, Any]:
+        exact = exact_hashes(data)
+        known = chat.known_media.get((row["message_id"], row["media_index"]))
+        if known and known["sha256"] == exact.sha256 and known["hashed_variant"] == variant:
+            self.result.counts["media_reused"] += 1
+            reused = {k: known[k] for k in REUSED_COLUMNS}
+            return {**reused, "hashed_variant": variant, "hashed_bytes": exact.size, "md5": exact.md5,
+                    "sha256": exact.sha256, "duration_s": row["duration_s"] or known["duration_s"]}
+        hashes = hash_media(data, self.settings.hashing, labelled_kind=row["media_kind"])
+        return {
+            "status": hashes.status, "status_reason": hashes.reason, "hashed_variant": variant,
+            "hashed_bytes": hashes.size, "md5": hashes.md5, "sha256": hashes.sha256, "pdq": hashes.pdq,
+            "pdq_quality": hashes.pdq_quality, "phash": hashes.phash, "dhash": hashes.dhash,
+            "frames": hashes.frames, "frame_count": hashes.frames_decoded,
+            "duration_s": row["duration_s"] if row["duration_s"] is not None else hashes.duration_s,
+            "width": row["width"] or hashes.width, "height": row["height"] or hashes.height,
+        }
+
     def _log_summary(self) -> None:
         c = self.result.counts
         log.info("event=import.done run_id=%s reader=%s channels=%d chats_skipped=%d messages_read=%d "
                  "messages_written=%d messages_rejected=%d media_hashed=%d media_skipped=%d "
-                 "media_failed=%d files_staged=%d", self.result.run_id, self.result.reader,
+                 "media_failed=%d media_reused=%d files_staged=%d", self.result.run_id, self.result.reader,
                  len(self.result.channels), c["chats_skipped"], c["messages_read"], c["messages_written"],
-                 c["messages_rejected"], c["media_hashed"], c["media_skipped"], c["media_failed"],
+                 c["messages_rejected"], c["media_hashed"], c["media_skipped"], c["media_failed"], c["media_reused"],
                  c["files_staged"])
 
 

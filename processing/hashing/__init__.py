@@ -1,0 +1,92 @@
+"""Media hashing: pure functions from bytes to hashes. No I/O, nothing written anywhere.
+
+`hash_media` sniffs the content (not the file name), hashes images with PDQ, pHash and dHash from
+one decode, animations and videos with per-second PDQ (vPDQ), and every file with MD5 and SHA-256
+over its original bytes. A file that cannot or must not be decoded comes back with a status of
+`skipped` or `failed` and the reason, never an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from processing.hashing.exact import ExactHashes, exact_hashes
+from processing.hashing.images import animation_frames, hash_image
+from processing.hashing.limits import DecodeLimits
+from processing.hashing.rejection import MediaRejected
+from processing.hashing.sniff import sniff_kind
+from processing.hashing.video import hash_video
+
+__all__ = ["DecodeLimits", "ExactHashes", "MediaHashes", "MediaRejected", "exact_hashes", "hash_media"]
+
+
+@dataclass
+class MediaHashes:
+    """Everything the `media` dataset and `chanwatch hash` record about one file."""
+
+    status: str  # hashed, skipped, failed
+    reason: str | None
+    content_kind: str | None  # image, animation, video (from the bytes)
+    md5: str
+    sha256: str
+    size: int
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    phash: str | None = None
+    dhash: str | None = None
+    frames: list[dict] | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    frames_decoded: int | None = None
+    details: dict = field(default_factory=dict)
+
+
+# Media kinds (as the source labels them) that are files, not pictures: exact hashes are all they get.
+EXACT_ONLY_KINDS = frozenset({"document", "audio_file", "voice_message"})
+
+
+def hash_media(data: bytes, limits: DecodeLimits | None = None, *, reduce: bool = True,
+               labelled_kind: str | None = None) -> MediaHashes:
+    """Hash one media file held in memory.
+
+    `labelled_kind` is what the source calls the file (photo, video, document, ...): a document that
+    is not a picture is hashed exactly and that is a success; a photo or video that is not one is a
+    failure (mislabelled or corrupt).
+    """
+    limits = limits or DecodeLimits()
+    exact = exact_hashes(data)
+    result = MediaHashes("hashed", None, sniff_kind(data), exact.md5, exact.sha256, exact.size)
+    try:
+        if result.content_kind == "image":
+            _fill_image(result, data, limits, reduce)
+        elif result.content_kind == "video":
+            _fill_video(result, data, limits)
+        elif labelled_kind in EXACT_ONLY_KINDS and data:
+            result.reason = "exact hashes only: not an image or video"
+        else:
+            raise MediaRejected("failed", "empty file" if not data else "not a recognised image or video format")
+    except MediaRejected as rejected:
+        result.status, result.reason = rejected.status, rejected.reason
+    except MemoryError:
+        result.status, result.reason = "failed", "out of memory while decoding"
+    return result
+
+
+def _fill_image(result: MediaHashes, data: bytes, limits: DecodeLimits, reduce: bool) -> None:
+    image = hash_image(data, limits, reduce=reduce)
+    result.pdq, result.pdq_quality, result.phash, result.dhash = image.pdq, image.pdq_quality, image.phash, image.dhash
+    result.width, result.height = image.width, image.height
+    result.details["format"] = image.image_format
+    if image.animated:
+        result.content_kind = "animation"
+        result.frames, result.duration_s, result.frames_decoded = animation_frames(data, limits)
+
+
+def _fill_video(result: MediaHashes, data: bytes, limits: DecodeLimits) -> None:
+    video = hash_video(data, limits)
+    result.frames, result.duration_s, result.frames_decoded = video.frames, video.duration_s, video.frames_decoded
+    result.width, result.height = video.width, video.height
+    result.details["codec"] = video.codec
+    if video.truncated_at_s is not None:
+        result.reason = f"hashed the first {video.truncated_at_s:g} s (max_video_seconds)"

@@ -1,0 +1,131 @@
+"""Perceptual hashes of still images, from one decode, in memory.
+
+PDQ (with its quality), pHash and dHash all come from a single decoded image. Large JPEGs are
+decoded at half size through libjpeg's DCT scaling (`draft`), which is most of the speed-up over a
+naive full decode; the recall table in docs/benchmarks.md shows what it costs. The pixel count is
+checked from the header before anything is decoded, so a decompression bomb is refused cheaply.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from processing.hashing.limits import DecodeLimits
+from processing.hashing.rejection import MediaRejected
+
+try:  # HEIC/HEIF photos (iPhone); optional, a well-kept libheif binding
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - the pinned environment has it
+    pass
+
+Image.MAX_IMAGE_PIXELS = None  # our own limit (DecodeLimits.max_image_pixels) applies, with a clear reason
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    pdq: str
+    pdq_quality: int
+    phash: str
+    dhash: str
+    width: int
+    height: int
+    decoded_width: int
+    decoded_height: int
+    image_format: str
+    animated: bool = False
+
+
+def pdq_hex(bits: np.ndarray) -> str:
+    """pdqhash's 256 bits, most significant first, as the 64 hex digits that hash lists use."""
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+
+
+def pdq_of(rgb: np.ndarray) -> tuple[str, int]:
+    bits, quality = pdqhash.compute(rgb)
+    return pdq_hex(bits), int(quality)
+
+
+def open_image(data: bytes, limits: DecodeLimits) -> Image.Image:
+    """Open (header only) and refuse what is not an image or too large to decode."""
+    if not data:
+        raise MediaRejected("failed", "empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise MediaRejected("failed", "not a recognised image format") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise MediaRejected("failed", f"cannot read image header: {exc}") from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise MediaRejected("failed", f"invalid image size {width}x{height}")
+    if width * height > limits.max_image_pixels:
+        raise MediaRejected("skipped", f"decompression bomb: {width}x{height} = {width * height:,} pixels is over "
+                                       f"the limit of {limits.max_image_pixels:,}")
+    return image
+
+
+def decode_rgb(image: Image.Image, limits: DecodeLimits, reduce: bool) -> Image.Image:
+    """Decode once, at half size when the format allows it and the image is large enough."""
+    width, height = image.size
+    if reduce and image.format == "JPEG" and min(width, height) >= limits.reduce_min_side:
+        image.draft("RGB", (width // 2, height // 2))
+    try:
+        return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise MediaRejected("failed", f"cannot decode image: {exc}") from None
+
+
+def hashes_of_rgb(rgb: Image.Image) -> tuple[str, int, str, str]:
+    """(pdq, quality, phash, dhash) of a decoded RGB image."""
+    pdq, quality = pdq_of(np.asarray(rgb))
+    return pdq, quality, str(imagehash.phash(rgb)), str(imagehash.dhash(rgb))
+
+
+def hash_image(data: bytes, limits: DecodeLimits | None = None, *, reduce: bool = True) -> ImageHashes:
+    """Hash a still image (the first frame of an animation). Raises MediaRejected with a reason."""
+    limits = limits or DecodeLimits()
+    image = open_image(data, limits)
+    width, height = image.size
+    image_format = image.format or "unknown"
+    animated = bool(getattr(image, "is_animated", False))
+    rgb = decode_rgb(image, limits, reduce)
+    pdq, quality, phash, dhash = hashes_of_rgb(rgb)
+    return ImageHashes(pdq, quality, phash, dhash, width, height, rgb.width, rgb.height, image_format, animated)
+
+
+def animation_frames(data: bytes, limits: DecodeLimits) -> tuple[list[dict], float, int]:
+    """vPDQ-style frames of an animated GIF/WebP/PNG: one PDQ per second of animation time.
+
+    Returns (frames as {ts, pdq, quality}, duration in seconds, frames decoded).
+    """
+    image = open_image(data, limits)
+    frames: list[dict] = []
+    clock = 0.0
+    next_sample = 0.0
+    decoded = 0
+    step = 1.0 / limits.video_fps
+    try:
+        for frame in ImageSequence.Iterator(image):
+            decoded += 1
+            if clock >= next_sample:
+                pdq, quality = pdq_of(np.asarray(frame.convert("RGB")))
+                frames.append({"ts": round(clock, 3), "pdq": pdq, "quality": quality})
+                next_sample += step
+            clock += max(int(frame.info.get("duration", 100) or 100), 10) / 1000.0
+            if clock > limits.max_video_seconds:
+                break
+    except (OSError, ValueError, EOFError) as exc:
+        if not frames:
+            raise MediaRejected("failed", f"cannot decode animation: {exc}") from None
+    return frames, round(clock, 3), decoded
