@@ -54,7 +54,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_prints_where_the_data_is_and_queries_that_work(demo_dir: Path) -> None:
     out = (demo_dir / "first.stdout").read_text()
     assert "var/data/" in out
-    queries = [line for line in out.splitlines() if line.startswith("SELECT")]
+    queries = [line for line in out.splitlines() if line.startswith(("SELECT", "WITH"))]
     assert len(queries) == 3
     for query in queries:
         rows = duckdb.connect().execute(query.replace("var/data", str(demo_dir / "var/data"))).fetchall()
@@ -119,3 +119,17 @@ def test_no_media_bytes_in_what_the_import_tests_wrote(tmp_path: Path) -> None:
     assert find_media_magic(written) == []
     stored = duckdb.sql(f"SELECT sha256 FROM read_parquet('{tmp_path}/data/media/**/*.parquet')").fetchall()
     assert {r[0] for r in stored} == {hashlib.sha256(data + bytes([i])).hexdigest() for i in range(1, 6)}
+
+
+def test_demo_media_carry_perceptual_hashes_and_reruns_reuse_them(demo_dir: Path) -> None:
+    import json
+    root = demo_dir / "var/data"
+    rows = duckdb.sql(f"SELECT media_kind, pdq, pdq_quality, phash, dhash, frames, frame_count FROM "
+                      f"read_parquet('{root}/media/**/*.parquet') WHERE status = 'hashed'").fetchall()
+    photos = [r for r in rows if r[0] == "photo"]
+    videos = [r for r in rows if r[0] == "video"]
+    assert photos and all(len(r[1]) == 64 and len(r[3]) == 16 and len(r[4]) == 16 for r in photos)
+    assert videos and all(r[5] and r[6] and all(len(f["pdq"]) == 64 for f in r[5]) for r in videos)
+    reports = [json.loads(p.read_text()) for p in sorted((root / "_state/runs").glob("*.json"))]
+    second = max(reports, key=lambda r: r["run_id"])
+    assert second["counts"]["media_reused"] == second["counts"]["media_hashed"]  # nothing decoded again

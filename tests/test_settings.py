@@ -17,6 +17,9 @@ root = "/srv/chanwatch"
 [import]
 max_media_bytes = 1000
 
+[hashing]
+max_image_pixels = 50000000
+
 [[channels]]
 username = "first_channel"
 channel_id = 1001
@@ -42,6 +45,7 @@ def test_good_config_loads_with_its_allowlist(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, GOOD), environ={})
     assert settings.storage_root == "/srv/chanwatch"
     assert settings.imports.max_media_bytes == 1000
+    assert settings.hashing.max_image_pixels == 50_000_000 and settings.hashing.video_fps == 1.0
     first, second = settings.allowlist
     assert (first.username, first.channel_id, first.approved_at) == ("first_channel", 1001, dt.date(2026, 11, 1))
     assert second.username == "second_channel" and second.channel_id is None
@@ -66,18 +70,20 @@ def test_no_config_file_means_embedded_defaults(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.parametrize(("mutation", "expected"), [
-    (('basis = "Regulator request 2026-44"\n', ""), "chanwatch.toml:14: key 'channels[1].basis': is required"),
+    (('basis = "Regulator request 2026-44"\n', ""), "chanwatch.toml:17: key 'channels[1].basis': is required"),
     (('approved_at = 2026-11-02', 'approved_at = "soon"'),
-     "chanwatch.toml:18: key 'channels[1].approved_at': must be a TOML date"),
+     "chanwatch.toml:21: key 'channels[1].approved_at': must be a TOML date"),
     (('username = "first_channel"', 'username = "x"'),
-     "chanwatch.toml:8: key 'channels[0].username': 'x' is not a public channel username"),
-    (("channel_id = 1001", 'channel_id = "abc"'), "chanwatch.toml:9: key 'channels[0].channel_id': must be a positive"),
+     "chanwatch.toml:11: key 'channels[0].username': 'x' is not a public channel username"),
+    (("channel_id = 1001", 'channel_id = "abc"'), "chanwatch.toml:12: key 'channels[0].channel_id': must be a positive"),
     (('approved_by = "A. Lead"\napproved_at = 2026-11-01', 'approved_by = "A. Lead"\napproved_at = 2026-11-01\n'
-      'colour = "red"'), "chanwatch.toml:13: key 'channels[0].colour': unknown key"),
+      'colour = "red"'), "chanwatch.toml:16: key 'channels[0].colour': unknown key"),
     (("max_media_bytes = 1000", "max_media_bytes = -3"), "chanwatch.toml:5: key 'import.max_media_bytes'"),
     (('root = "/srv/chanwatch"', "root = 5"), "chanwatch.toml:2: key 'storage.root'"),
     (('root = "/srv/chanwatch"', 'root = "/srv'), "chanwatch.toml: invalid TOML"),
     (("[import]", "[imports]"), "chanwatch.toml:4: unknown key 'imports'"),
+    (("max_image_pixels = 50000000", "max_image_pixels = 0"), "chanwatch.toml:8: key 'hashing.max_image_pixels'"),
+    (("max_image_pixels = 50000000", "max_pixels = 5"), "chanwatch.toml:8: key 'hashing.max_pixels': unknown key"),
 ])
 def test_bad_config_names_file_key_and_line(tmp_path: Path, mutation: tuple[str, str], expected: str) -> None:
     old, new = mutation

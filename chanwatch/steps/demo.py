@@ -30,10 +30,12 @@ def duckdb_examples(storage_root: str) -> list[tuple[str, str]]:
         ("Media by kind and status",
          f"SELECT media_kind, status, count(*) AS n FROM "
          f"read_parquet('{root}/media/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY n DESC;"),
-        ("Files posted more than once (same SHA-256)",
-         f"SELECT sha256, count(*) AS posts, list(message_id ORDER BY message_id) AS messages FROM "
-         f"read_parquet('{root}/media/**/*.parquet', hive_partitioning=true) WHERE sha256 IS NOT NULL "
-         f"GROUP BY sha256 HAVING count(*) > 1 ORDER BY posts DESC;"),
+        ("Re-posted images: pairs of photos within PDQ distance 31 (re-encoded, resized, cropped, watermarked)",
+         f"WITH m AS (SELECT message_id, pdq FROM read_parquet('{root}/media/**/*.parquet', hive_partitioning=true) "
+         "WHERE pdq_quality >= 50) SELECT a.message_id AS first_post, b.message_id AS repost, "
+         "list_sum(list_transform(range(4), lambda i: bit_count(xor(('0x' || a.pdq[i*16+1:i*16+16])::UBIGINT, "
+         "('0x' || b.pdq[i*16+1:i*16+16])::UBIGINT))::INT)) AS pdq_distance "
+         "FROM m a JOIN m b ON a.message_id < b.message_id WHERE pdq_distance <= 31 ORDER BY ALL;"),
     ]
 
 
