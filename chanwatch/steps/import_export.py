@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chanwatch.settings import AllowlistEntry, Settings
-from collectors.export.media_files import read_media
+from chanwatch.steps.media_rows import MediaHasher
 from collectors.export.reader import (
     MESSAGE_SEPARATOR,
     ChatEnd,
@@ -42,9 +42,8 @@ from processing.export_records import (
     block_lines,
     first_malformed,
 )
-from processing.hashing import exact_hashes, hash_media
 from storage.checkpoints import write_checkpoint, write_run_report
-from storage.media_index import REUSED_COLUMNS, known_media
+from storage.media_index import known_media
 from storage.schemas import BUCKET_SIZE, CHANNELS, MEDIA, MESSAGES
 from storage.store import Store, Transaction
 from storage.writer import DatasetWriter, channel_file, month_of_micros
@@ -154,6 +153,8 @@ class ExportImporter:
     def _consume(self, items: Iterator[ExportItem], txn: Transaction) -> list[_ChatImport]:
         writers = {spec.name: DatasetWriter(txn, spec) for spec in (MESSAGES, MEDIA, CHANNELS)}
         normaliser = ExportNormaliser()
+        self.media_hasher = MediaHasher(self.export_dir, self.settings.imports.max_media_bytes, self.settings.hashing,
+                                        self.result.run_id, self.result.counts)
         collected_at = _now_micros()
         chat: _ChatImport | None = None
         done: list[_ChatImport] = []
@@ -194,6 +195,7 @@ class ExportImporter:
             raise
         finally:
             normaliser.close()
+            self.media_hasher.close()
         counts = self.result.counts
         counts["messages_written"] = writers[MESSAGES.name].rows_changed
         counts["media_rows_written"] = writers[MEDIA.name].rows_changed
@@ -241,9 +243,9 @@ class ExportImporter:
             chat.newest_micros = max(chat.newest_micros or 0, newest)
             for rel, rows in _split_by_file(MESSAGES.name, chat.channel_id, messages):
                 writers[MESSAGES.name].add_table(rel, rows.select(MESSAGES.schema.names))
-        for media in batch.media:
-            rel = _file_name(MEDIA.name, chat.channel_id, media["month"], media["bucket"])
-            writers[MEDIA.name].add(rel, self._media_row(media, chat))
+        rows = self.media_hasher.rows(batch.media, chat.channel_id, chat.known_media)
+        for media, row in zip(batch.media, rows, strict=True):
+            writers[MEDIA.name].add(_file_name(MEDIA.name, chat.channel_id, media["month"], media["bucket"]), row)
 
     # -- chats -----------------------------------------------------------------------------------
     def _admit_chat(self, start: ChatStart) -> _ChatImport | None:
@@ -292,56 +294,6 @@ class ExportImporter:
         if len(self.result.rejects) <= 20:
             log.warning("event=import.message_rejected file=%s line=%s message_id=%s reason=%r",
                         self.json_file, line, message_id, reason)
-
-    def _media_row(self, media: dict[str, Any], chat: _ChatImport) -> dict[str, Any]:
-        """Read the media file into memory and hash it (or its thumbnail when only that was exported).
-
-        A file already hashed with the same bytes (same SHA-256 and variant) reuses its stored hashes.
-        """
-        limit = self.settings.imports.max_media_bytes
-        path = media["photo"] if media["photo"] is not None else media["file"]
-        variant = "full"
-        read = read_media(self.export_dir, path, limit)
-        if read.data is None and media["thumbnail"]:
-            thumb = read_media(self.export_dir, media["thumbnail"], limit)
-            if thumb.data is not None:
-                read, variant = thumb, "thumbnail"
-        is_photo = media["photo"] is not None
-        row: dict[str, Any] = {
-            "channel_id": chat.channel_id, "message_id": media["message_id"], "media_index": 0,
-            "date": media["date"], "media_kind": media["media_kind"], "mime_type": media["mime_type"],
-            "file_name": media["file_name"],
-            "file_size": media["photo_file_size"] if is_photo else media["file_size"],
-            "width": media["width"], "height": media["height"], "duration_s": media["duration_seconds"],
-            "hashed_at": _now_micros(), "run_id": self.result.run_id,
-        }
-        if read.data is None:
-            row.update(status=read.status, status_reason=read.reason)
-        else:
-            row.update(self._hashes(read.data, variant, row, chat))
-        self.result.counts[f"media_{row['status']}"] += 1
-        if row["status"] != "hashed":
-            log.debug("event=import.media_%s message_id=%s reason=%r", row["status"], media["message_id"],
-                      row["status_reason"])
-        return row
-
-    def _hashes(self, data: bytes, variant: str, row: dict[str, Any], chat: _ChatImport) -> dict[str, Any]:
-        exact = exact_hashes(data)
-        known = chat.known_media.get((row["message_id"], row["media_index"]))
-        if known and known["sha256"] == exact.sha256 and known["hashed_variant"] == variant:
-            self.result.counts["media_reused"] += 1
-            reused = {k: known[k] for k in REUSED_COLUMNS}
-            return {**reused, "hashed_variant": variant, "hashed_bytes": exact.size, "md5": exact.md5,
-                    "sha256": exact.sha256, "duration_s": row["duration_s"] or known["duration_s"]}
-        hashes = hash_media(data, self.settings.hashing, labelled_kind=row["media_kind"])
-        return {
-            "status": hashes.status, "status_reason": hashes.reason, "hashed_variant": variant,
-            "hashed_bytes": hashes.size, "md5": hashes.md5, "sha256": hashes.sha256, "pdq": hashes.pdq,
-            "pdq_quality": hashes.pdq_quality, "phash": hashes.phash, "dhash": hashes.dhash,
-            "frames": hashes.frames, "frame_count": hashes.frames_decoded,
-            "duration_s": row["duration_s"] if row["duration_s"] is not None else hashes.duration_s,
-            "width": row["width"] or hashes.width, "height": row["height"] or hashes.height,
-        }
 
     def _log_summary(self) -> None:
         c = self.result.counts
