@@ -15,7 +15,7 @@ from processing.hashing.images import animation_frames, hash_image
 from processing.hashing.limits import DecodeLimits
 from processing.hashing.rejection import MediaRejected
 from processing.hashing.sniff import sniff_kind
-from processing.hashing.video import hash_video
+from processing.hashing.video import NO_VIDEO_STREAM, hash_video
 
 __all__ = ["DecodeLimits", "ExactHashes", "MediaHashes", "MediaRejected", "exact_hashes", "hash_media"]
 
@@ -64,23 +64,33 @@ def hash_media(data: bytes, limits: DecodeLimits | None = None, *, reduce: bool 
             _fill_video(result, data, limits)
         elif labelled_kind in EXACT_ONLY_KINDS and data:
             result.reason = "exact hashes only: not an image or video"
+        elif labelled_kind == "sticker" and data[:2] == b"\x1f\x8b":  # .tgs: gzipped Lottie vector animation
+            result.reason = "exact hashes only: animated vector sticker (Lottie)"
         else:
             raise MediaRejected("failed", "empty file" if not data else "not a recognised image or video format")
     except MediaRejected as rejected:
-        result.status, result.reason = rejected.status, rejected.reason
+        if labelled_kind in EXACT_ONLY_KINDS and rejected.reason == NO_VIDEO_STREAM:
+            # An audio file or voice message in a video container (Ogg Opus, M4A): not a picture.
+            result.content_kind, result.reason = None, "exact hashes only: no video stream"
+        else:
+            result.status, result.reason = rejected.status, rejected.reason
     except MemoryError:
         result.status, result.reason = "failed", "out of memory while decoding"
+    except Exception as exc:  # a decoder's unforeseen error on a hostile file must not stop a batch
+        result.status, result.reason = "failed", f"cannot decode: {type(exc).__name__}: {exc}"
     return result
 
 
 def _fill_image(result: MediaHashes, data: bytes, limits: DecodeLimits, reduce: bool) -> None:
     image = hash_image(data, limits, reduce=reduce)
+    # Frames first: a refused animation must not leave its first frame's hashes on a skipped/failed result.
+    animation = animation_frames(data, limits) if image.animated else None
     result.pdq, result.pdq_quality, result.phash, result.dhash = image.pdq, image.pdq_quality, image.phash, image.dhash
     result.width, result.height = image.width, image.height
     result.details["format"] = image.image_format
-    if image.animated:
+    if animation is not None:
         result.content_kind = "animation"
-        result.frames, result.duration_s, result.frames_decoded = animation_frames(data, limits)
+        result.frames, result.duration_s, result.frames_decoded = animation
 
 
 def _fill_video(result: MediaHashes, data: bytes, limits: DecodeLimits) -> None:

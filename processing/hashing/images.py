@@ -9,6 +9,8 @@ checked from the header before anything is decoded, so a decompression bomb is r
 from __future__ import annotations
 
 import io
+import struct
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -64,7 +66,11 @@ def open_image(data: bytes, limits: DecodeLimits) -> Image.Image:
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise MediaRejected("failed", "not a recognised image format") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except ValueError as exc:
+        if "too large" in str(exc):  # Pillow's MAX_TEXT_CHUNK on zTXt/iCCP: a bomb outside the pixels
+            raise MediaRejected("skipped", f"decompression bomb: {exc}") from None
+        raise MediaRejected("failed", f"cannot read image header: {exc}") from None
+    except (OSError, SyntaxError) as exc:
         raise MediaRejected("failed", f"cannot read image header: {exc}") from None
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -109,6 +115,7 @@ def animation_frames(data: bytes, limits: DecodeLimits) -> tuple[list[dict], flo
 
     Returns (frames as {ts, pdq, quality}, duration in seconds, frames decoded).
     """
+    started = time.monotonic()
     image = open_image(data, limits)
     frames: list[dict] = []
     clock = 0.0
@@ -117,6 +124,7 @@ def animation_frames(data: bytes, limits: DecodeLimits) -> tuple[list[dict], flo
     step = 1.0 / limits.video_fps
     try:
         for frame in ImageSequence.Iterator(image):
+            _check_frame_size(frame, limits)
             decoded += 1
             if clock >= next_sample:
                 pdq, quality = pdq_of(np.asarray(frame.convert("RGB")))
@@ -125,7 +133,17 @@ def animation_frames(data: bytes, limits: DecodeLimits) -> tuple[list[dict], flo
             clock += max(int(frame.info.get("duration", 100) or 100), 10) / 1000.0
             if clock > limits.max_video_seconds:
                 break
-    except (OSError, ValueError, EOFError) as exc:
+            if time.monotonic() - started > limits.max_decode_seconds:
+                raise MediaRejected("failed", f"decoding took longer than {limits.max_decode_seconds:g} s")
+    except (OSError, ValueError, EOFError, IndexError, SyntaxError, struct.error) as exc:  # Pillow on cut frames
         if not frames:
             raise MediaRejected("failed", f"cannot decode animation: {exc}") from None
     return frames, round(clock, 3), decoded
+
+
+def _check_frame_size(frame: Image.Image, limits: DecodeLimits) -> None:
+    """A GIF frame may grow the canvas past the header's size: check each frame before it is decoded."""
+    width, height = frame.size
+    if width * height > limits.max_image_pixels:
+        raise MediaRejected("skipped", f"decompression bomb: animation frame {width}x{height} = {width * height:,} "
+                                       f"pixels is over the limit of {limits.max_image_pixels:,}")

@@ -18,6 +18,8 @@ from processing.hashing.images import pdq_of
 from processing.hashing.limits import DecodeLimits
 from processing.hashing.rejection import MediaRejected
 
+NO_VIDEO_STREAM = "no video stream"
+
 
 @dataclass(frozen=True)
 class VideoHashes:
@@ -54,8 +56,10 @@ def hash_video(data: bytes, limits: DecodeLimits | None = None) -> VideoHashes:
     container = _open(data)
     try:
         if not container.streams.video:
-            raise MediaRejected("failed", "no video stream")
+            raise MediaRejected("failed", NO_VIDEO_STREAM)
         stream = container.streams.video[0]
+        if stream.codec_context is None:  # PyAV has no decoder for the stream's codec id
+            raise MediaRejected("failed", "no decoder for the video stream's codec")
         width, height = stream.codec_context.width, stream.codec_context.height
         if width * height > limits.max_video_frame_pixels:
             raise MediaRejected("skipped", f"video frame {width}x{height} is over the limit of "
