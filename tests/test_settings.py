@@ -75,7 +75,8 @@ def test_no_config_file_means_embedded_defaults(tmp_path: Path, monkeypatch: pyt
      "chanwatch.toml:21: key 'channels[1].approved_at': must be a TOML date"),
     (('username = "first_channel"', 'username = "x"'),
      "chanwatch.toml:11: key 'channels[0].username': 'x' is not a public channel username"),
-    (("channel_id = 1001", 'channel_id = "abc"'), "chanwatch.toml:12: key 'channels[0].channel_id': must be a positive"),
+    (("channel_id = 1001", 'channel_id = "abc"'),
+     "chanwatch.toml:12: key 'channels[0].channel_id': must be a positive"),
     (('approved_by = "A. Lead"\napproved_at = 2026-11-01', 'approved_by = "A. Lead"\napproved_at = 2026-11-01\n'
       'colour = "red"'), "chanwatch.toml:16: key 'channels[0].colour': unknown key"),
     (("max_media_bytes = 1000", "max_media_bytes = -3"), "chanwatch.toml:5: key 'import.max_media_bytes'"),
