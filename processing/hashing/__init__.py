@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from processing.hashing.exact import ExactHashes, exact_hashes
-from processing.hashing.images import animation_frames, hash_image
 from processing.hashing.limits import DecodeLimits
 from processing.hashing.rejection import MediaRejected
 from processing.hashing.sniff import sniff_kind
-from processing.hashing.video import NO_VIDEO_STREAM, hash_video
+
+# The decoders (Pillow, numpy, PyAV) load on first use, so that importing the settings (which use
+# DecodeLimits) stays cheap for commands that never decode media.
+NO_VIDEO_STREAM = "no video stream"
 
 __all__ = ["DecodeLimits", "ExactHashes", "MediaHashes", "MediaRejected", "exact_hashes", "hash_media"]
 
@@ -82,6 +84,8 @@ def hash_media(data: bytes, limits: DecodeLimits | None = None, *, reduce: bool 
 
 
 def _fill_image(result: MediaHashes, data: bytes, limits: DecodeLimits, reduce: bool) -> None:
+    from processing.hashing.images import animation_frames, hash_image
+
     image = hash_image(data, limits, reduce=reduce)
     # Frames first: a refused animation must not leave its first frame's hashes on a skipped/failed result.
     animation = animation_frames(data, limits) if image.animated else None
@@ -94,6 +98,8 @@ def _fill_image(result: MediaHashes, data: bytes, limits: DecodeLimits, reduce: 
 
 
 def _fill_video(result: MediaHashes, data: bytes, limits: DecodeLimits) -> None:
+    from processing.hashing.video import hash_video
+
     video = hash_video(data, limits)
     result.frames, result.duration_s, result.frames_decoded = video.frames, video.duration_s, video.frames_decoded
     result.width, result.height = video.width, video.height

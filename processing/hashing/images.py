@@ -9,6 +9,7 @@ checked from the header before anything is decoded, so a decompression bomb is r
 from __future__ import annotations
 
 import io
+import math
 import struct
 import time
 import warnings
@@ -81,21 +82,54 @@ def open_image(data: bytes, limits: DecodeLimits) -> Image.Image:
     return image
 
 
+# Above this many decoded pixels an image is box-filtered down before hashing: PDQ, pHash and dHash
+# all reduce it to 64x64 or less anyway, and hashing 90 Mpx at full size would take seconds and GBs.
+HASH_MAX_PIXELS = 4_000_000
+
+
 def decode_rgb(image: Image.Image, limits: DecodeLimits, reduce: bool) -> Image.Image:
     """Decode once, at half size when the format allows it and the image is large enough."""
     width, height = image.size
     if reduce and image.format == "JPEG" and min(width, height) >= limits.reduce_min_side:
         image.draft("RGB", (width // 2, height // 2))
     try:
-        return image.convert("RGB")
+        image.load()
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise MediaRejected("failed", f"cannot decode image: {exc}") from None
+    pixels = rgb.width * rgb.height
+    if pixels > HASH_MAX_PIXELS:
+        factor = math.ceil(math.sqrt(pixels / HASH_MAX_PIXELS))
+        rgb = rgb.reduce(factor)
+    return rgb
+
+
+def _dct_matrix(size: int) -> np.ndarray:
+    """The unnormalised DCT-II as a matrix: C @ x equals scipy.fftpack.dct(x, type=2, axis=0)."""
+    n = np.arange(size)
+    return 2.0 * np.cos(np.pi * np.outer(n, 2 * n + 1) / (2 * size))
+
+
+_DCT32 = _dct_matrix(32)
+
+
+def phash_hex(gray: Image.Image) -> str:
+    """imagehash.phash (hash_size 8), with the DCT as a matrix product.
+
+    Same steps as imagehash: 32x32 LANCZOS resize of the luma image, 2-D DCT-II, the top-left 8x8
+    block compared with its median. imagehash calls scipy's fftpack for the DCT, and importing scipy
+    costs about half a second per process; a test checks that the hashes agree bit for bit.
+    """
+    pixels = np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    low = (_DCT32 @ pixels @ _DCT32.T)[:8, :8]
+    return str(imagehash.ImageHash(low > np.median(low)))
 
 
 def hashes_of_rgb(rgb: Image.Image) -> tuple[str, int, str, str]:
     """(pdq, quality, phash, dhash) of a decoded RGB image."""
     pdq, quality = pdq_of(np.asarray(rgb))
-    return pdq, quality, str(imagehash.phash(rgb)), str(imagehash.dhash(rgb))
+    gray = rgb.convert("L")
+    return pdq, quality, phash_hex(gray), str(imagehash.dhash(gray))
 
 
 def hash_image(data: bytes, limits: DecodeLimits | None = None, *, reduce: bool = True) -> ImageHashes:

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from processing.hashing import NO_VIDEO_STREAM
 from processing.hashing.images import pdq_of
 from processing.hashing.limits import DecodeLimits
 from processing.hashing.rejection import MediaRejected
-
-NO_VIDEO_STREAM = "no video stream"
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,20 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return None
 
 
+# Frames above this many pixels are scaled down before PDQ (which reduces them to 64x64 anyway), so an
+# 8K frame costs a few MB instead of hundreds.
+PDQ_MAX_FRAME_PIXELS = 2_000_000
+
+
+def _frame_rgb(frame: av.VideoFrame) -> np.ndarray:
+    pixels = frame.width * frame.height
+    if pixels <= PDQ_MAX_FRAME_PIXELS:
+        return frame.to_ndarray(format="rgb24")
+    scale = (PDQ_MAX_FRAME_PIXELS / pixels) ** 0.5
+    width, height = max(2, int(frame.width * scale) // 2 * 2), max(2, int(frame.height * scale) // 2 * 2)
+    return frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+
+
 def hash_video(data: bytes, limits: DecodeLimits | None = None) -> VideoHashes:
     """Hash a video held in memory. Raises MediaRejected with a reason for bombs and broken files."""
     limits = limits or DecodeLimits()
@@ -65,6 +78,7 @@ def hash_video(data: bytes, limits: DecodeLimits | None = None) -> VideoHashes:
             raise MediaRejected("skipped", f"video frame {width}x{height} is over the limit of "
                                            f"{limits.max_video_frame_pixels:,} pixels")
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = 2  # frame threads each hold frames: bound memory, not only time
         frames: list[dict] = []
         decoded = 0
         step = 1.0 / limits.video_fps
@@ -82,7 +96,7 @@ def hash_video(data: bytes, limits: DecodeLimits | None = None) -> VideoHashes:
                 if ts + 1e-6 >= next_sample:
                     if frame.width * frame.height > limits.max_video_frame_pixels:
                         raise MediaRejected("skipped", f"video frame {frame.width}x{frame.height} is over the limit")
-                    pdq, quality = pdq_of(np.asarray(frame.to_ndarray(format="rgb24")))
+                    pdq, quality = pdq_of(_frame_rgb(frame))
                     frames.append({"ts": round(ts, 3), "pdq": pdq, "quality": quality})
                     while next_sample <= ts + 1e-6:
                         next_sample += step
