@@ -107,6 +107,8 @@ class Case:
     header_only: bool = False  # refused from the header: must be very fast
 
 
+TINY_BUDGET = DecodeLimits(max_decode_seconds=0.0001, decode_seconds_per_video_second=1e-9)
+
 CASES: dict[str, Case] = {
     # decompression bombs: refused from the header
     "png-ihdr-100000x100000": Case(lambda s: mf.png_bomb_header(), "skipped", "limit", header_only=True),
@@ -142,9 +144,9 @@ CASES: dict[str, Case] = {
     "ogg-opus-as-video": Case(lambda s: mf.ogg_opus(), "failed", "no video stream", "video", "video"),
     # limits on time
     "video-decode-budget": Case(lambda s: s["mp4_5s"], "failed", "took longer", "video",
-                                limits=DecodeLimits(max_decode_seconds=0.0001)),
+                                limits=TINY_BUDGET),
     "animation-decode-budget": Case(lambda s: s["animated_gif"], "failed", "took longer",
-                                    limits=DecodeLimits(max_decode_seconds=0.0001)),
+                                    limits=TINY_BUDGET),
 }
 
 

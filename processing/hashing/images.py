@@ -167,8 +167,10 @@ def animation_frames(data: bytes, limits: DecodeLimits) -> tuple[list[dict], flo
             clock += max(int(frame.info.get("duration", 100) or 100), 10) / 1000.0
             if clock > limits.max_video_seconds:
                 break
-            if time.monotonic() - started > limits.max_decode_seconds:
-                raise MediaRejected("failed", f"decoding took longer than {limits.max_decode_seconds:g} s")
+            budget = limits.max_decode_seconds + clock * limits.decode_seconds_per_video_second
+            if time.monotonic() - started > budget:
+                raise MediaRejected("failed", f"decoding took longer than {budget:.3g} s for {clock:.3g} s of "
+                                              "animation (max_decode_seconds)")
     except (OSError, ValueError, EOFError, IndexError, SyntaxError, struct.error) as exc:  # Pillow on cut frames
         if not frames:
             raise MediaRejected("failed", f"cannot decode animation: {exc}") from None

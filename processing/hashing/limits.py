@@ -15,8 +15,12 @@ class DecodeLimits:
     max_video_frame_pixels: int = 36_000_000
     # Longer videos are hashed on their first `max_video_seconds` only, and say so.
     max_video_seconds: float = 3600.0
-    # Wall-clock budget for decoding one file; a file that needs more is failed with a reason.
+    # Wall-clock budget for decoding one file: this much, plus `decode_seconds_per_video_second` for
+    # every second of video (or animation) decoded so far. A long, legitimate video keeps going as
+    # long as it decodes at least twice as fast as real time; a file whose frames are expensive but
+    # whose clock barely moves is failed with a reason after about max_decode_seconds.
     max_decode_seconds: float = 20.0
+    decode_seconds_per_video_second: float = 0.5
     # JPEGs whose shorter side is at least this are decoded at 1/2 scale (DCT scaling): see
     # docs/benchmarks.md for the recall table that set it.
     reduce_min_side: int = 640

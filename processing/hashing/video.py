@@ -62,6 +62,11 @@ def _frame_rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
 
 
+def decode_budget(limits: DecodeLimits, video_seconds: float) -> float:
+    """Seconds a decode may take by the time it has reached `video_seconds` of footage."""
+    return limits.max_decode_seconds + video_seconds * limits.decode_seconds_per_video_second
+
+
 def hash_video(data: bytes, limits: DecodeLimits | None = None) -> VideoHashes:
     """Hash a video held in memory. Raises MediaRejected with a reason for bombs and broken files."""
     limits = limits or DecodeLimits()
@@ -100,8 +105,9 @@ def hash_video(data: bytes, limits: DecodeLimits | None = None) -> VideoHashes:
                     frames.append({"ts": round(ts, 3), "pdq": pdq, "quality": quality})
                     while next_sample <= ts + 1e-6:
                         next_sample += step
-                if time.monotonic() - started > limits.max_decode_seconds:
-                    raise MediaRejected("failed", f"decoding took longer than {limits.max_decode_seconds:g} s")
+                if time.monotonic() - started > decode_budget(limits, last_ts):
+                    raise MediaRejected("failed", f"decoding took longer than {decode_budget(limits, last_ts):.3g} s "
+                                                  f"for {last_ts:.3g} s of video (max_decode_seconds)")
         except av.error.FFmpegError as exc:
             if not frames:
                 raise MediaRejected("failed", f"cannot decode video: {exc.strerror or exc}") from None
