@@ -15,7 +15,6 @@ target passed, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -26,12 +25,14 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import TreeSampler, cpu_model, replace_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -115,34 +116,6 @@ def write_config(workdir: Path, storage: Path) -> Path:
 
 
 # --- measuring ----------------------------------------------------------------------------------
-
-
-def _tree_rss(proc: psutil.Process) -> int:
-    """Summed RSS of a process and all its descendants; processes that vanish meanwhile count 0."""
-    total = 0
-    try:
-        members = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for member in members:
-        with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
-    return total
-
-
-class TreeSampler(threading.Thread):
-    """Samples the process tree's RSS in the background; wait4 alone misses concurrent children."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.peak = max(self.peak, _tree_rss(self.proc))
-            self.stop.wait(SAMPLE_SECONDS)
 
 
 def measure(name: str, cmd: list[str], logdir: Path) -> RunResult:
@@ -253,16 +226,6 @@ def failure_report(result: RunResult, tail: int = 25) -> str:
                       *(f"   {line}" for line in lines)])
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def machine_line() -> str:
     import pandas
     import pyarrow
@@ -283,22 +246,6 @@ def markdown_section(table: str, summary: list[str], command: str) -> str:
         "`pandas.DataFrame`, nested columns turned into JSON strings, one `to_parquet`.", "",
         table, "", *summary, "",
     ])
-
-
-def replace_section(path: Path, section: str) -> None:
-    """Put `section` in place of the existing one with the same title, or append it; keep the rest."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == SECTION_TITLE)
-    except StopIteration:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
-        return
-    end = next((i for i in range(start + 1, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines))
-    rest = "\n".join(lines[end:])
-    new = "\n".join(lines[:start]) + ("\n" if start else "") + section + ("\n" + rest if rest else "")
-    path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 
 # --- main ---------------------------------------------------------------------------------------
@@ -348,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.markdown:
         command = shlex.join(["python", "bench/bench_import.py", *raw])
-        replace_section(args.markdown, markdown_section(table, summary, command))
+        replace_section(args.markdown, SECTION_TITLE, markdown_section(table, summary, command))
         print(f"\nwrote section {SECTION_TITLE!r} to {args.markdown}")
     failed = any(not r.ok for r in results) or any("FAIL" in line for line in summary)
     return 1 if failed else 0

@@ -24,13 +24,15 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the harness lives in tests/, which is not an installed package
+sys.path.insert(0, str(REPO / "bench"))
+
+from common import cpu_model, replace_section  # noqa: E402
 
 from processing.hashing.limits import DecodeLimits  # noqa: E402
 from tests.robustness import (  # noqa: E402
@@ -146,16 +148,6 @@ def variants_markdown(run: Run) -> str:
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def machine_line() -> str:
     return (f"{len(os.sched_getaffinity(0))} CPUs (nproc), {cpu_model()}; Python {platform.python_version()}, "
             f"Pillow {version('pillow')}, pdqhash {version('pdqhash')}, ImageHash {version('imagehash')}")
@@ -192,23 +184,6 @@ def markdown_section(run: Run, seed: int, command: str) -> str:
     ])
 
 
-def replace_section(path: Path, section: str) -> None:
-    """Swap in `section` from its heading to the next `## ` heading, or append it; every other byte stays."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"  # read right before writing
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip("\r\n") == SECTION_TITLE), None)
-    if start is None:
-        new = text + ("" if text.endswith("\n") else "\n") + "\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        after = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" if after else "") + after
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        tmp.write(new)
-    os.replace(tmp.name, path)
-
-
 def console_report(run: Run) -> str:
     table = run.table
     return "\n\n".join([
@@ -242,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     print(console_report(run))
     if args.markdown:
         command = shlex.join(["python", "bench/bench_recall.py", *raw])
-        replace_section(args.markdown, markdown_section(run, args.seed, command))
+        replace_section(args.markdown, SECTION_TITLE, markdown_section(run, args.seed, command))
         print(f"\nwrote section {SECTION_TITLE!r} to {args.markdown}")
     return 0
 
