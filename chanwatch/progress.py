@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from rich.console import Console
 from rich.progress import (
@@ -19,25 +19,22 @@ from rich.progress import (
 
 
 @contextmanager
-def byte_progress(description: str, total: int) -> Iterator[Callable[[int], None] | None]:
-    """Yield a callback that advances a bytes bar, or None when stderr is not a terminal."""
+def _progress(description: str, total: int, columns: tuple) -> Iterator[Callable[[int], None] | None]:
+    """Yield a callback that advances a bar, or None when stderr is not a terminal."""
     if not sys.stderr.isatty():
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+    with Progress(TextColumn("{task.description}"), BarColumn(), *columns, TimeRemainingColumn(),
+                  console=Console(stderr=True)) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
 
 
-@contextmanager
-def count_progress(description: str, total: int) -> Iterator[Callable[[int], None] | None]:
-    """Yield a callback that advances an items bar, or None when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True)) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
+def byte_progress(description: str, total: int) -> AbstractContextManager[Callable[[int], None] | None]:
+    """A bar in bytes, with transfer speed (imports)."""
+    return _progress(description, total, (DownloadColumn(), TransferSpeedColumn()))
+
+
+def count_progress(description: str, total: int) -> AbstractContextManager[Callable[[int], None] | None]:
+    """A bar in items (files hashed)."""
+    return _progress(description, total, (MofNCompleteColumn(),))

@@ -174,7 +174,7 @@ SELECT
     false AS deleted,
     'export' AS source,
     raw_json,
-    'tdesktop-export' AS raw_schema,
+    {_sql_str(RAW_SCHEMA)} AS raw_schema,
     make_timestamptz(CAST($collected_at AS BIGINT)) AS collected_at,
     CAST($run_id AS VARCHAR) AS run_id,
     strftime(date, '%Y-%m') AS month,

@@ -28,6 +28,11 @@ def month_of_micros(micros: int | None) -> str:
     return dt.datetime.fromtimestamp(micros / 1_000_000, dt.UTC).strftime("%Y-%m")
 
 
+def message_file(spec: DatasetSpec, channel_id: int, month: str, bucket: int) -> str:
+    """Deterministic file for a message-keyed row (one per channel, month and id block): retries overwrite."""
+    return f"{spec.name}/month={month}/c{channel_id}-b{bucket:05d}.parquet"
+
+
 def channel_file(spec: DatasetSpec, channel_id: int, month: str) -> str:
     return f"{spec.name}/month={month}/c{channel_id}.parquet"
 
@@ -79,7 +84,6 @@ class DatasetWriter:
         self.spec = spec
         self.buffers: dict[str, _FileBuffer] = {}
         self.current: str | None = None
-        self.rows_in = 0
         self.rows_changed = 0
         self.files: set[str] = set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stage-{spec.name}")
@@ -93,12 +97,10 @@ class DatasetWriter:
 
     def add(self, rel_path: str, row: Mapping[str, Any]) -> None:
         self._buffer(rel_path).append(row)
-        self.rows_in += 1
         self._maybe_flush(rel_path)
 
     def add_table(self, rel_path: str, rows: pa.Table) -> None:
         self._buffer(rel_path).extend(rows)
-        self.rows_in += rows.num_rows
         self._maybe_flush(rel_path)
 
     def _maybe_flush(self, rel_path: str) -> None:

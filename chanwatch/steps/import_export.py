@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from chanwatch.runs import new_run_id, now_micros
 from chanwatch.settings import AllowlistEntry, Settings
 from chanwatch.steps.media_rows import MediaHasher
 from collectors.export.reader import (
@@ -44,9 +44,9 @@ from processing.export_records import (
 )
 from storage.checkpoints import write_checkpoint, write_run_report
 from storage.media_index import known_media
-from storage.schemas import BUCKET_SIZE, CHANNELS, MEDIA, MESSAGES
+from storage.schemas import BUCKET_SIZE, CHANNELS, MEDIA, MESSAGES, DatasetSpec
 from storage.store import Store, Transaction
-from storage.writer import DatasetWriter, channel_file, month_of_micros
+from storage.writer import DatasetWriter, channel_file, message_file, month_of_micros
 
 log = logging.getLogger("chanwatch.import")
 LIST_BATCH = 10_000
@@ -78,14 +78,6 @@ def locate_export(path: Path) -> tuple[Path, Path]:
     if path.is_file():
         return path.parent, path
     raise BadInputError(f"{path}: no such file or folder")
-
-
-def _now_micros() -> int:
-    return int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000)
-
-
-def new_run_id(kind: str) -> str:
-    return f"{kind}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 class _ChatImport:
@@ -155,7 +147,7 @@ class ExportImporter:
         normaliser = ExportNormaliser()
         self.media_hasher = MediaHasher(self.export_dir, self.settings.imports.max_media_bytes, self.settings.hashing,
                                         self.result.run_id, self.result.counts)
-        collected_at = _now_micros()
+        collected_at = now_micros()
         chat: _ChatImport | None = None
         done: list[_ChatImport] = []
         pending: list[RawMessage] = []
@@ -241,11 +233,11 @@ class ExportImporter:
             chat.last_message_id = max(chat.last_message_id, pc.max(messages["message_id"]).as_py())
             newest = pc.max(messages["date"]).cast(pa.int64()).as_py()
             chat.newest_micros = max(chat.newest_micros or 0, newest)
-            for rel, rows in _split_by_file(MESSAGES.name, chat.channel_id, messages):
+            for rel, rows in _split_by_file(MESSAGES, chat.channel_id, messages):
                 writers[MESSAGES.name].add_table(rel, rows.select(MESSAGES.schema.names))
         rows = self.media_hasher.rows(batch.media, chat.channel_id, chat.known_media)
         for media, row in zip(batch.media, rows, strict=True):
-            writers[MEDIA.name].add(_file_name(MEDIA.name, chat.channel_id, media["month"], media["bucket"]), row)
+            writers[MEDIA.name].add(message_file(MEDIA, chat.channel_id, media["month"], media["bucket"]), row)
 
     # -- chats -----------------------------------------------------------------------------------
     def _admit_chat(self, start: ChatStart) -> _ChatImport | None:
@@ -305,18 +297,13 @@ class ExportImporter:
                  c["files_staged"])
 
 
-def _file_name(dataset: str, channel_id: int, month: str, bucket: int) -> str:
-    """Deterministic file for a message-keyed row, so a retry overwrites instead of appending."""
-    return f"{dataset}/month={month}/c{channel_id}-b{bucket:05d}.parquet"
-
-
-def _split_by_file(dataset: str, channel_id: int, rows: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+def _split_by_file(spec: DatasetSpec, channel_id: int, rows: pa.Table) -> Iterator[tuple[str, pa.Table]]:
     """Group rows by their (month, bucket) file; inputs are mostly sorted, so groups are few."""
     keys = pa.table({"month": rows["month"], "bucket": rows["bucket"]}).group_by(
         ["month", "bucket"], use_threads=False).aggregate([])
     for month, bucket in zip(keys["month"].to_pylist(), keys["bucket"].to_pylist(), strict=True):
         mask = pc.and_(pc.equal(rows["month"], month), pc.equal(rows["bucket"], bucket))
-        yield _file_name(dataset, channel_id, month, bucket), rows.filter(mask)
+        yield message_file(spec, channel_id, month, bucket), rows.filter(mask)
 
 
 def import_export(settings: Settings, path: Path, progress: ProgressCallback | None = None) -> ImportResult:

@@ -7,7 +7,6 @@ hashed before (same SHA-256 and variant) reuses its stored hashes and is not dec
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import multiprocessing
 import os
@@ -17,16 +16,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from chanwatch.runs import now_micros
 from collectors.export.media_files import MediaRead, read_media
-from processing.hashing import DecodeLimits, MediaHashes, exact_hashes, hash_media
+from processing.hashing import DecodeLimits, ExactHashes, MediaHashes, exact_hashes, hash_media
 from storage.media_index import REUSED_COLUMNS
 
 log = logging.getLogger("chanwatch.import")
 WINDOW = 16  # files read ahead and hashed together
-
-
-def _now_micros() -> int:
-    return int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000)
 
 
 class MediaHasher:
@@ -53,19 +49,21 @@ class MediaHasher:
         for start in range(0, len(media), WINDOW):
             window = [self._prepare(m, channel_id, known) for m in media[start:start + WINDOW]]
             pending = [(row, data) for row, data in window if data is not None]
-            for (row, _data), hashes in zip(pending, self._hash_all([d for _, d in pending], pending), strict=True):
+            for (row, _data), hashes in zip(pending, self._hash_all(pending), strict=True):
                 row.update(_hash_columns(hashes, row))
             for row, _data in window:
                 self._count(row)
                 yield row
 
-    def _hash_all(self, datas: list[bytes], pending: list[tuple[dict[str, Any], bytes]]) -> list[MediaHashes]:
-        kinds = [row["media_kind"] for row, _ in pending]
-        if len(datas) < 2 or self.workers < 2:
-            return [hash_media(d, self.limits, labelled_kind=k) for d, k in zip(datas, kinds, strict=True)]
+    def _hash_all(self, pending: list[tuple[dict[str, Any], bytes]]) -> list[MediaHashes]:
+        """Perceptual hashes of the pending files; their exact hashes are already in the rows."""
+        jobs = [(data, row["media_kind"], ExactHashes(row["md5"], row["sha256"], row["hashed_bytes"]))
+                for row, data in pending]
+        if len(jobs) < 2 or self.workers < 2:
+            return [_hash_in_worker(data, self.limits, kind, exact) for data, kind, exact in jobs]
         pool = self._ensure_pool()
-        futures: list[Future[MediaHashes]] = [pool.submit(_hash_in_worker, d, self.limits, k)
-                                              for d, k in zip(datas, kinds, strict=True)]
+        futures: list[Future[MediaHashes]] = [pool.submit(_hash_in_worker, data, self.limits, kind, exact)
+                                              for data, kind, exact in jobs]
         return [f.result() for f in futures]
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
@@ -109,8 +107,9 @@ class MediaHasher:
                       row["status_reason"])
 
 
-def _hash_in_worker(data: bytes, limits: DecodeLimits, labelled_kind: str | None) -> MediaHashes:
-    return hash_media(data, limits, labelled_kind=labelled_kind)
+def _hash_in_worker(data: bytes, limits: DecodeLimits, labelled_kind: str | None,
+                    exact: ExactHashes) -> MediaHashes:
+    return hash_media(data, limits, labelled_kind=labelled_kind, exact=exact)
 
 
 def _base_row(media: dict[str, Any], channel_id: int, run_id: str) -> dict[str, Any]:
@@ -120,7 +119,7 @@ def _base_row(media: dict[str, Any], channel_id: int, run_id: str) -> dict[str, 
         "media_kind": media["media_kind"], "mime_type": media["mime_type"], "file_name": media["file_name"],
         "file_size": media["photo_file_size"] if is_photo else media["file_size"],
         "width": media["width"], "height": media["height"], "duration_s": media["duration_seconds"],
-        "hashed_at": _now_micros(), "run_id": run_id,
+        "hashed_at": now_micros(), "run_id": run_id,
     }
 
 

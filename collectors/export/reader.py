@@ -1,16 +1,17 @@
 """Stream a Telegram Desktop export (`result.json`) without ever loading the whole file.
 
-Two readers share one output, a stream of `ChatStart`, `RawMessage` and `ChatEnd` items:
+Two readers share one output, a stream of `ChatStart`, `RawBlock`/`RawMessage` and `ChatEnd` items:
 
 * the fast path, for the layout Telegram Desktop writes (a single chat, pretty-printed with one
   space per level): raw newlines can only be whitespace in JSON, so the messages array splits on
-  the line pattern that closes one message and opens the next, and each message is parsed with
-  orjson. Every piece must parse as one JSON object, which proves the split was structural;
+  the line pattern that closes one message and opens the next. It yields blocks of whole messages
+  as raw bytes; the normaliser parses them, and every piece must parse as one JSON object, which
+  proves the split was structural;
 * the general path (minified files, full-account exports with `chats.list`, anything unusual):
-  ijson's C backend, event by event.
+  ijson's C backend (`items` for a single chat, events for a full-account export).
 
-If the fast path meets anything it does not expect, the caller restarts with the general path,
-which is also the one that reports syntax errors. Errors name the file and the line.
+If the fast path meets anything it does not expect, the caller restarts with the general path.
+Errors name the file and the line.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ over its original bytes. A file that cannot or must not be decoded comes back wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from processing.hashing.exact import ExactHashes, exact_hashes
 from processing.hashing.limits import DecodeLimits
@@ -41,7 +41,6 @@ class MediaHashes:
     height: int | None = None
     duration_s: float | None = None
     frames_decoded: int | None = None
-    details: dict = field(default_factory=dict)
 
 
 # Media kinds (as the source labels them) that are files, not pictures: exact hashes are all they get.
@@ -49,15 +48,15 @@ EXACT_ONLY_KINDS = frozenset({"document", "audio_file", "voice_message"})
 
 
 def hash_media(data: bytes, limits: DecodeLimits | None = None, *, reduce: bool = True,
-               labelled_kind: str | None = None) -> MediaHashes:
+               labelled_kind: str | None = None, exact: ExactHashes | None = None) -> MediaHashes:
     """Hash one media file held in memory.
 
     `labelled_kind` is what the source calls the file (photo, video, document, ...): a document that
     is not a picture is hashed exactly and that is a success; a photo or video that is not one is a
-    failure (mislabelled or corrupt).
+    failure (mislabelled or corrupt). `exact` passes MD5/SHA-256 the caller already computed.
     """
     limits = limits or DecodeLimits()
-    exact = exact_hashes(data)
+    exact = exact or exact_hashes(data)
     result = MediaHashes("hashed", None, sniff_kind(data), exact.md5, exact.sha256, exact.size)
     try:
         if result.content_kind == "image":
@@ -91,7 +90,6 @@ def _fill_image(result: MediaHashes, data: bytes, limits: DecodeLimits, reduce: 
     animation = animation_frames(data, limits) if image.animated else None
     result.pdq, result.pdq_quality, result.phash, result.dhash = image.pdq, image.pdq_quality, image.phash, image.dhash
     result.width, result.height = image.width, image.height
-    result.details["format"] = image.image_format
     if animation is not None:
         result.content_kind = "animation"
         result.frames, result.duration_s, result.frames_decoded = animation
@@ -103,6 +101,5 @@ def _fill_video(result: MediaHashes, data: bytes, limits: DecodeLimits) -> None:
     video = hash_video(data, limits)
     result.frames, result.duration_s, result.frames_decoded = video.frames, video.duration_s, video.frames_decoded
     result.width, result.height = video.width, video.height
-    result.details["codec"] = video.codec
     if video.truncated_at_s is not None:
         result.reason = f"hashed the first {video.truncated_at_s:g} s (max_video_seconds)"
