@@ -99,10 +99,119 @@ def hash_cmd(
     stdout.flush()
 
 
+hashlist_app = typer.Typer(no_args_is_help=True, help="Import and manage hash lists (versioned banks).")
+app.add_typer(hashlist_app, name="hashlist")
+
+
+@hashlist_app.command("import")
+def hashlist_import_cmd(
+    file: Annotated[Path, typer.Argument(help="The list file.")],
+    name: Annotated[str, typer.Option("--name", help="List name (letters, digits, . _ -).")],
+    category: Annotated[str, typer.Option("--category", help="Category of the list's entries.")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, pytx, csv, md5 or vpdq.")] = "auto",
+    signal: Annotated[str | None, typer.Option("--signal", help="Signal type of bare hashes (pdq, phash, "
+                                               "dhash, md5, sha256).")] = None,
+) -> None:
+    """Import a hash list as a new version; it becomes active once written and indexed."""
+    from chanwatch.steps.hashlists import import_hash_list
+
+    result = import_hash_list(_settings(), file, name, category, fmt, signal)
+    parsed = result.parsed
+    counts = ", ".join(f"{s} {n:,}" for s, n in parsed.counts().items())
+    ignored = ", ".join(f"{s} {n:,}" for s, n in sorted(parsed.ignored.items())) or "none"
+    previous = f" (was v{result.previous_version})" if result.previous_version else ""
+    out.print(f"{result.name} v{result.version} active{previous}: {parsed.entry_count:,} entries ({counts}); "
+              f"{parsed.duplicates_folded:,} duplicates folded; ignored: {ignored}; format {parsed.format}; "
+              f"{result.timings['total_s']:.2f} s", highlight=False)
+    if not result.list_enabled:
+        err.print(f"note: list {result.name} is disabled; `chanwatch hashlist enable {result.name}` to match it")
+
+
+@hashlist_app.command("list")
+def hashlist_list_cmd() -> None:
+    """Every list's versions: counts per signal type, category and state."""
+    from rich.table import Table
+
+    from chanwatch.steps.hashlists import list_versions
+
+    rows = list_versions(_settings())
+    if not rows:
+        out.print("no hash lists imported yet")
+        return
+    import orjson
+
+    table = Table("list", "version", "state", "enabled", "category", "entries by signal", "format",
+                  "imported (UTC)", "file", box=None)
+    for r in rows:
+        by_signal = ", ".join(f"{s} {n:,}" for s, n in orjson.loads(r["entries_by_signal"]).items())
+        table.add_row(r["list_name"], str(r["list_version"]), r["state"], "yes" if r["list_enabled"] else "no",
+                      r["category"], by_signal, r["format"], f"{r['imported_at']:%Y-%m-%d %H:%M}", r["source_file"])
+    Console(width=max(out.width, 140)).print(table)
+
+
+@hashlist_app.command("disable")
+def hashlist_disable_cmd(name: Annotated[str, typer.Argument(help="List name.")]) -> None:
+    """Stop matching a list (all its versions) until it is enabled again."""
+    from chanwatch.steps.hashlists import set_list_enabled
+
+    set_list_enabled(_settings(), name, False)
+    out.print(f"{name}: disabled")
+
+
+@hashlist_app.command("enable")
+def hashlist_enable_cmd(name: Annotated[str, typer.Argument(help="List name.")]) -> None:
+    """Match a disabled list again (its active version)."""
+    from chanwatch.steps.hashlists import set_list_enabled
+
+    set_list_enabled(_settings(), name, True)
+    out.print(f"{name}: enabled")
+
+
+@hashlist_app.command("rollback")
+def hashlist_rollback_cmd(name: Annotated[str, typer.Argument(help="List name.")],
+                          version: Annotated[int, typer.Argument(help="Version to make active.")]) -> None:
+    """Make another version of a list the active one."""
+    from chanwatch.steps.hashlists import rollback
+
+    rollback(_settings(), name, version)
+    out.print(f"{name}: v{version} active")
+
+
+@app.command("match")
+def match_cmd() -> None:
+    """Match media not yet matched against the active list versions (and retro-hunt new entries)."""
+    from chanwatch.steps.match import run_match
+
+    result = run_match(_settings())
+    c = result.counts
+    out.print(f"match: {c['media_rows']:,} hashed media rows, {c['media_searched']:,} searched, "
+              f"{c['pdq_low_quality']:,} PDQ below quality; {c['matches_found']:,} matches found, "
+              f"{c['matches_new']:,} new; {result.seconds:.1f} s", highlight=False)
+    for name, stats in sorted(result.per_list.items()):
+        out.print(f"  {name} v{stats['version']}: {stats['searched_full']:,} searched in full, "
+                  f"{stats['searched_delta']:,} against new entries only, {stats['found']:,} found", highlight=False)
+
+
+@app.command("lookup")
+def lookup_cmd(
+    queries: Annotated[list[str], typer.Argument(help="SIGNAL:HEX (e.g. pdq:<64 hex>) or a media file path.")],
+) -> None:
+    """One JSON line per match: {query, list_name, list_version, entry_id, signal_type, distance, category}."""
+    import orjson
+
+    from chanwatch.steps.lookup import lookup
+
+    stdout = sys.stdout.buffer
+    for line in lookup(_settings(), queries):
+        stdout.write(orjson.dumps(line) + b"\n")
+    stdout.flush()
+
+
 @app.command()
 def demo() -> None:
     """Build the demo channel and run the whole pipeline on it."""
-    from chanwatch.steps.demo import build_demo, duckdb_examples, run_demo
+    from chanwatch.steps.demo import DEMO_LIST, build_demo, demo_matches, duckdb_examples, import_demo_list, run_demo
+    from chanwatch.steps.match import run_match
 
     settings = _settings()
     export_json = build_demo()
@@ -112,8 +221,17 @@ def demo() -> None:
     out.print(f"[bold]demo export[/]: {export_json}")
     out.print(f"imported {c['messages_read']} messages ({c['messages_written']} rows new or changed); "
               f"media: {c['media_hashed']} hashed, {c['media_skipped']} skipped, {c['media_failed']} failed")
+    version = import_demo_list(settings, export_json)
+    out.print(f"hash list {DEMO_LIST}: " + (f"imported v{version}" if version else "unchanged, already active"))
+    matched = run_match(settings)
+    out.print(f"match: {matched.counts['media_searched']} media searched, {matched.counts['matches_found']} "
+              f"matches found ({matched.counts['matches_new']} new)")
+    for m in demo_matches(settings):
+        out.print(f"  {m['entry_id']:<24} {m['signal_type']:<4} distance {m['distance']:>2}  {m['message_url']}",
+                  highlight=False)
     root = settings.storage_root
-    out.print(f"[bold]datasets[/] under {root}/: messages/, media/, channels/ (Hive-partitioned Parquet)")
+    out.print(f"[bold]datasets[/] under {root}/: messages/, media/, channels/, hashlists/, matches/ "
+              "(Hive-partitioned Parquet)")
     out.print("Try these with the duckdb CLI or `python -c 'import duckdb; duckdb.sql(...).show()'`:")
     for title, sql in duckdb_examples(root):
         out.print(f"\n-- {title}\n{sql}", highlight=False, markup=False, soft_wrap=True)

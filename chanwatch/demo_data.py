@@ -109,13 +109,34 @@ def build_demo_export(out_dir: pathlib.Path, *, seed: int = 7, messages: int = 3
     posts = _plan(rnd, messages)
     _assign_ids_and_dates(posts, rnd)
     _decorate(posts, rnd)
-    files = _render_media(posts, seed)
+    files, originals = _render_media(posts, seed)
     doc = {"name": DEMO_TITLE, "type": "public_channel", "id": DEMO_CHANNEL_ID,
            "messages": [_message_json(p) for p in posts]}
     files["result.json"] = json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
     for rel, data in files.items():
         _write_if_changed(out_dir / rel, data)
+    _write_if_changed(out_dir.parent / DEMO_HASHLIST_NAME, _known_material_list(originals))
     return out_dir / "result.json"
+
+
+DEMO_HASHLIST_NAME = "demo-hashlist.csv"
+
+
+def _known_material_list(originals: dict[int, bytes]) -> bytes:
+    """A hash list of half the base images as first posted (before their re-posts were transformed).
+
+    It stands in for a hotline's list of known material: hashes only, in the plain CSV format, with
+    PDQ for every listed image and the MD5 of the first, which also catches its byte-identical forwards.
+    """
+    from processing.hashing import hash_media
+
+    lines = ["signal_type,hash,entry_id,category,source"]
+    for n, image in enumerate(sorted(originals)[::2]):
+        hashes = hash_media(originals[image])
+        lines.append(f"pdq,{hashes.pdq},demo-known-{image},demo-known-material,chanwatch demo")
+        if n == 0:
+            lines.append(f"md5,{hashes.md5},demo-known-{image}-file,demo-known-material,chanwatch demo")
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _min_messages() -> int:
@@ -339,8 +360,11 @@ def _message_json(post: _Post) -> dict[str, Any]:
 # --- media ------------------------------------------------------------------------------------
 
 
-def _render_media(posts: list[_Post], seed: int) -> dict[str, bytes]:
-    """Draw every media file and fill in each post's media keys; returns relative path -> bytes."""
+def _render_media(posts: list[_Post], seed: int) -> tuple[dict[str, bytes], dict[int, bytes]]:
+    """Draw every media file and fill in each post's media keys.
+
+    Returns relative path -> bytes, and the base images' original bytes (by image number).
+    """
     files: dict[str, bytes] = {}
     originals: dict[int, bytes] = {}
     counters = {"photo": 0, "video": 0}
@@ -355,7 +379,7 @@ def _render_media(posts: list[_Post], seed: int) -> dict[str, bytes]:
             _render_sticker(post, seed, files)
         elif post.kind in ("txt", "pdf"):
             _render_document(post, files)
-    return files
+    return files, originals
 
 
 def _photo_path(index: int, ts: int) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from processing.errors import BadInputError
 from processing.hashing.limits import DecodeLimits
+from processing.matching.rules import MatchRules
 
 DEFAULT_CONFIG_PATH = Path("chanwatch.toml")
 DEFAULT_STORAGE_ROOT = "var/data"
@@ -56,6 +57,7 @@ class Settings:
     allowlist: tuple[AllowlistEntry, ...]
     imports: ImportSettings = field(default_factory=ImportSettings)
     hashing: DecodeLimits = field(default_factory=DecodeLimits)
+    matching: MatchRules = field(default_factory=MatchRules)
     config_path: Path | None = None
 
     def channel_by_id(self, channel_id: int) -> AllowlistEntry | None:
@@ -158,26 +160,27 @@ def _positive_int(value: Any, where: str, key: str) -> int:
     return value
 
 
-def _parse_hashing(table: Any, source: Path | None, loc: _Locator, env: Mapping[str, str]) -> DecodeLimits:
-    """`[hashing]` decode limits; each key may be overridden by CHANWATCH_HASHING_<KEY>."""
+def _parse_numbers(section: str, defaults: Any, table: Any, source: Path | None, loc: _Locator,
+                   env: Mapping[str, str], *, allow_zero: frozenset[str] = frozenset()) -> Any:
+    """A table of numeric settings (`[hashing]`, `[matching]`); CHANWATCH_<SECTION>_<KEY> overrides each key."""
     if not isinstance(table, Mapping):
-        raise BadInputError(f"{_where(source, loc.line_of(None, 'hashing'))}: key 'hashing' must be a table")
-    defaults = DecodeLimits()
-    values: dict[str, Any] = {}
+        raise BadInputError(f"{_where(source, loc.line_of(None, section))}: key '{section}' must be a table")
     for key in table:
         if not hasattr(defaults, key):
-            raise BadInputError(f"{_where(source, loc.line_of('hashing', key))}: key 'hashing.{key}': unknown key")
+            raise BadInputError(f"{_where(source, loc.line_of(section, key))}: key '{section}.{key}': unknown key")
+    values: dict[str, Any] = {}
     for key, default in vars(defaults).items():
-        raw = env.get(f"CHANWATCH_HASHING_{key.upper()}", table.get(key, default))
-        where = _where(source, loc.line_of("hashing", key)) if key in table else "environment"
+        raw = env.get(f"CHANWATCH_{section.upper()}_{key.upper()}", table.get(key, default))
+        where = _where(source, loc.line_of(section, key)) if key in table else "environment"
         try:
             value = type(default)(raw) if not isinstance(raw, bool) else None
         except (TypeError, ValueError):
             value = None
-        if value is None or value <= 0:
-            raise BadInputError(f"{where}: key 'hashing.{key}' must be a positive number, got {raw!r}")
+        if value is None or value < 0 or (value == 0 and key not in allow_zero):
+            kind = "a non-negative" if key in allow_zero else "a positive"
+            raise BadInputError(f"{where}: key '{section}.{key}' must be {kind} number, got {raw!r}")
         values[key] = value
-    return DecodeLimits(**values)
+    return type(defaults)(**values)
 
 
 def load_settings(config: Path | str | None = None, storage: str | None = None,
@@ -203,7 +206,7 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         data = {"storage": {"root": DEFAULT_STORAGE_ROOT}, "channels": [DEMO_ALLOWLIST_ENTRY]}
 
     loc = _Locator(text)
-    known = {"storage", "channels", "import", "hashing"}
+    known = {"storage", "channels", "import", "hashing", "matching"}
     for key in data:
         if key not in known:
             raise BadInputError(f"{_where(source, loc.line_of(key, None) or loc.line_of(None, key))}: "
@@ -220,7 +223,11 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
     max_media = _positive_int(max_media, _where(source, loc.line_of("import", "max_media_bytes")),
                               "import.max_media_bytes")
 
-    hashing = _parse_hashing(data.get("hashing", {}), source, loc, env)
+    hashing = _parse_numbers("hashing", DecodeLimits(), data.get("hashing", {}), source, loc, env)
+    matching = _parse_numbers("matching", MatchRules(), data.get("matching", {}), source, loc, env,
+                              allow_zero=frozenset({"pdq_min_quality", "vpdq_frame_quality",
+                                                    "vpdq_compared_match_percent", "phash_max_distance",
+                                                    "dhash_max_distance", "flat_index_max_entries"}))
 
     root = env.get("CHANWATCH_STORAGE_ROOT", root)
     if "CHANWATCH_IMPORT_MAX_MEDIA_BYTES" in env:
@@ -233,5 +240,6 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         allowlist=_parse_allowlist(data.get("channels"), source, loc),
         imports=ImportSettings(max_media_bytes=max_media),
         hashing=hashing,
+        matching=matching,
         config_path=source,
     )

@@ -21,10 +21,10 @@ def known_media(store: Store, channel_id: int) -> dict[tuple[int, int], dict[str
     con = duckdb.connect()
     try:
         con.execute("SET threads = 1")
-        rows = con.execute(
+        rows = con.sql(
             "SELECT message_id, media_index, hashed_variant, sha256, " + ", ".join(REUSED_COLUMNS)
             + " FROM read_parquet($files) WHERE sha256 IS NOT NULL AND status = 'hashed'",
-            {"files": [str(f) for f in files]}).to_arrow_table().to_pylist()
+            params={"files": [str(f) for f in files]}).to_arrow_table().to_pylist()
     finally:
         con.close()
     return {(row["message_id"], row["media_index"]): row for row in rows}

@@ -153,5 +153,101 @@ CHANNELS = DatasetSpec(
     ),
 )
 
-ALL_DATASETS: tuple[DatasetSpec, ...] = (MESSAGES, MEDIA, CHANNELS)
+HASHLISTS = DatasetSpec(
+    name="hashlists",
+    version=1,
+    about="Every entry of every imported hash-list version. A version is live for matching when "
+    "`hashlist_versions` says it is its list's active version and the list is enabled; the "
+    "entry's own `enabled` flag can switch single entries off.",
+    layout="`hashlists/list=<list_name>/v<list_version>.parquet`: one file per list version, written "
+    "once and never changed.",
+    primary_key=("list_name", "list_version", "signal_type", "hash"),
+    volatile=(),
+    schema=pa.schema(
+        [
+            _f("list_name", pa.string(), "The list's name, as given to `hashlist import --name`.", False),
+            _f("list_version", pa.int32(), "Version of the list: 1 for the first import, then +1 per import.", False),
+            _f("entry_id", pa.string(), "The list's own id for the entry, when it has one (CSV `entry_id`, "
+               "a vPDQ file's name); null otherwise, and the entry is then known by its hash."),
+            _f("signal_type", pa.string(), "pdq, phash, dhash, md5, sha256 or vpdq (aliases such as "
+               "`video_md5` are folded into these).", False),
+            _f("hash", pa.string(), "Lowercase hex. For vpdq: SHA-256 of the frames, the video's identity.", False),
+            _f("category", pa.string(), "Category: the row's own, or the list's `--category`."),
+            _f("source", pa.string(), "Where the entry came from (CSV `source` or `collab`), when given."),
+            _f("added_at", UTC_TS, "When the entry was added: the list's `added_at`, else the import time."),
+            _f("enabled", pa.bool_(), "Entry-level switch; true on import."),
+            _f("line", pa.int64(), "Line of the entry in the imported file (the first, for duplicates)."),
+            _f("frames", pa.list_(FRAME), "vpdq entries: the video's frames {ts, pdq, quality}."),
+        ]
+    ),
+)
+
+HASHLIST_VERSIONS = DatasetSpec(
+    name="hashlist_versions",
+    version=1,
+    about="One row per imported list version: what was imported, its counts, and its state. The "
+    "whole file is replaced atomically, which is how a version becomes active.",
+    layout="`hashlist_versions/versions.parquet` (one small file).",
+    primary_key=("list_name", "list_version"),
+    volatile=(),
+    schema=pa.schema(
+        [
+            _f("list_name", pa.string(), "The list's name.", False),
+            _f("list_version", pa.int32(), "The version.", False),
+            _f("state", pa.string(), "`active` (the version that matching uses) or `inactive` (an older "
+               "or rolled-back version, kept for rollback).", False),
+            _f("list_enabled", pa.bool_(), "False after `hashlist disable`: none of the list's versions "
+               "is matched until `hashlist enable`."),
+            _f("category", pa.string(), "The `--category` given at import."),
+            _f("format", pa.string(), "Detected or given format: pytx, csv, md5 or vpdq."),
+            _f("source_file", pa.string(), "File name that was imported (no directory)."),
+            _f("source_sha256", pa.string(), "SHA-256 of the imported file."),
+            _f("entries", pa.int64(), "Entries after folding duplicates."),
+            _f("entries_by_signal", pa.string(), "JSON: entries per signal type."),
+            _f("duplicates_folded", pa.int64(), "Lines whose (signal type, hash) was already listed."),
+            _f("ignored", pa.string(), "JSON: values of hash types chanwatch cannot compute, per type."),
+            _f("index_kinds", pa.string(), "JSON: the index built per signal type (flat, mih, exact, vpdq)."),
+            _f("imported_at", UTC_TS, "When the version was imported."),
+            _f("state_changed_at", UTC_TS, "When `state` or `list_enabled` last changed."),
+            _f("run_id", pa.string(), "The import run."),
+        ]
+    ),
+)
+
+MATCHES = DatasetSpec(
+    name="matches",
+    version=1,
+    about="One row per (media item, list entry) match. `match_id` is derived from the media and the "
+    "entry, so re-runs and later list versions that list the same entry add nothing.",
+    layout="`matches/month=YYYY-MM/c<channel_id>-b<bucket>.parquet`, aligned with `media`.",
+    primary_key=("channel_id", "message_id", "media_index", "match_id"),
+    volatile=("matched_at", "run_id", "list_version"),
+    schema=pa.schema(
+        [
+            _f("match_id", pa.string(), "SHA-256 (32 hex) of channel, message, media index, list, signal "
+               "type and entry hash.", False),
+            _f("channel_id", pa.int64(), "Channel of the matched media.", False),
+            _f("message_id", pa.int64(), "Message of the matched media.", False),
+            _f("media_index", pa.int32(), "Media position within the message.", False),
+            _f("date", UTC_TS, "Date of the message (UTC); places the row in its month partition."),
+            _f("media_kind", pa.string(), "photo, video, ... as in `media`."),
+            _f("signal_type", pa.string(), "The signal that matched: pdq, phash, dhash, md5, sha256 or vpdq."),
+            _f("distance", pa.int32(), "Hamming distance (0 for exact signals; null for vpdq)."),
+            _f("threshold", pa.int32(), "The distance threshold in force (vpdq: the frame distance)."),
+            _f("query_match_percent", pa.float64(), "vpdq: share of the media's frames that match the entry."),
+            _f("compared_match_percent", pa.float64(), "vpdq: share of the entry's frames that match."),
+            _f("media_hash", pa.string(), "The media's hash that matched (vpdq: its SHA-256)."),
+            _f("list_name", pa.string(), "The list."),
+            _f("list_version", pa.int32(), "The list version that first found the match."),
+            _f("entry_id", pa.string(), "The entry's id: the list's own, else its hash."),
+            _f("entry_hash", pa.string(), "The entry's hash (vpdq: SHA-256 of its frames)."),
+            _f("category", pa.string(), "The entry's category."),
+            _f("message_url", pa.string(), "Public link to the post."),
+            _f("matched_at", UTC_TS, "When the match was first found."),
+            _f("run_id", pa.string(), "The match run that found it."),
+        ]
+    ),
+)
+
+ALL_DATASETS: tuple[DatasetSpec, ...] = (MESSAGES, MEDIA, CHANNELS, HASHLISTS, HASHLIST_VERSIONS, MATCHES)
 BUCKET_SIZE = 50_000

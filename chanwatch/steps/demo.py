@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
-from chanwatch.demo_data import DEMO_CHANNEL_ID, build_demo_export
+from chanwatch.demo_data import DEMO_CHANNEL_ID, DEMO_HASHLIST_NAME, build_demo_export
 from chanwatch.settings import DEMO_ALLOWLIST_ENTRY, AllowlistEntry, Settings
 from chanwatch.steps.import_export import ImportResult, ProgressCallback, import_export
 
@@ -45,5 +46,30 @@ def build_demo(demo_dir: Path = DEMO_DIR) -> Path:
 
 
 def run_demo(settings: Settings, export_json: Path, progress: ProgressCallback | None = None) -> ImportResult:
-    """Run the pipeline, as it stands, on the demo export."""
+    """Import the demo export (collection stands in for the live collector here)."""
     return import_export(demo_settings(settings), export_json, progress)
+
+
+DEMO_LIST = "demo-known"
+
+
+def import_demo_list(settings: Settings, export_json: Path) -> int | None:
+    """Import the demo's hash list, unless that exact file is already the active version; returns the new version."""
+    from chanwatch.steps.hashlists import import_hash_list, list_versions
+
+    path = export_json.parent.parent / DEMO_HASHLIST_NAME
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    active = [r for r in list_versions(settings) if r["list_name"] == DEMO_LIST and r["state"] == "active"]
+    if active and active[0]["source_sha256"] == digest:
+        return None
+    return import_hash_list(settings, path, DEMO_LIST, "demo-known-material").version
+
+
+def demo_matches(settings: Settings) -> list[dict]:
+    """The demo's matches, for display: post link, signal, distance, entry."""
+    from storage.schemas import MATCHES
+    from storage.store import Store
+
+    table = Store(settings.storage_root).read(MATCHES)
+    rows = table.select(["message_url", "media_kind", "signal_type", "distance", "entry_id", "list_name"]).to_pylist()
+    return sorted(rows, key=lambda r: (r["entry_id"], r["distance"], r["message_url"] or ""))

@@ -1,0 +1,1 @@
+"""Hash lists: parsing the formats that hotlines, regulators and Hasher-Matcher-Actioner exchange."""

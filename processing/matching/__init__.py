@@ -1,0 +1,1 @@
+"""Matching: hash indexes and match rules. Pure: arrays in, arrays out; persisting is storage's job."""
