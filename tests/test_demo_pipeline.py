@@ -82,8 +82,28 @@ def test_demo_fills_the_datasets(demo_dir: Path) -> None:
 def test_second_demo_changes_no_row(demo_dir: Path) -> None:
     second = (demo_dir / "second.stdout").read_text()
     assert "(0 rows new or changed)" in second
-    run_reports = sorted((demo_dir / "var/data/_state/runs").glob("*.json"))
-    assert len(run_reports) == 2
+    runs = sorted(p.name.split("-")[0] for p in (demo_dir / "var/data/_state/runs").glob("*.json"))
+    assert runs == ["hashlist", "import", "import", "match", "match"]  # the list is imported once
+    assert "hash list demo-known: unchanged" in second
+    assert "0 media searched" in second and "(0 new)" in second
+
+
+def test_demo_list_matches_the_reposts_of_listed_images(demo_dir: Path) -> None:
+    """The demo list holds half the base images as first posted; their transformed re-posts are found."""
+    import pyarrow.parquet as pq
+
+    first = (demo_dir / "first.stdout").read_text()
+    assert "hash list demo-known: imported v1" in first
+    rows = [r for f in (demo_dir / "var/data/matches").rglob("*.parquet") for r in pq.read_table(f).to_pylist()]
+    by_entry: dict[str, list[int]] = {}
+    for row in rows:
+        by_entry.setdefault(row["entry_id"], []).append(row["distance"])
+    pdq_entries = [e for e in by_entry if not e.endswith("-file")]
+    assert len(pdq_entries) == 3
+    for entry in pdq_entries:  # the original post at 0, and at least one transformed re-post above 0
+        assert 0 in by_entry[entry] and any(0 < d <= 31 for d in by_entry[entry]), (entry, by_entry[entry])
+    assert any(e.endswith("-file") for e in by_entry), "the MD5 entry matches the byte-identical post"
+    assert all(r["message_url"].startswith("https://t.me/chanwatch_demo/") for r in rows)
 
 
 def test_no_media_bytes_in_anything_the_demo_wrote(demo_dir: Path) -> None:
@@ -130,6 +150,6 @@ def test_demo_media_carry_perceptual_hashes_and_reruns_reuse_them(demo_dir: Path
     videos = [r for r in rows if r[0] == "video"]
     assert photos and all(len(r[1]) == 64 and len(r[3]) == 16 and len(r[4]) == 16 for r in photos)
     assert videos and all(r[5] and r[6] and all(len(f["pdq"]) == 64 for f in r[5]) for r in videos)
-    reports = [json.loads(p.read_text()) for p in sorted((root / "_state/runs").glob("*.json"))]
+    reports = [json.loads(p.read_text()) for p in sorted((root / "_state/runs").glob("import-*.json"))]
     second = max(reports, key=lambda r: r["run_id"])
     assert second["counts"]["media_reused"] == second["counts"]["media_hashed"]  # nothing decoded again

@@ -115,3 +115,15 @@ def test_cli_reports_bad_config_with_exit_2(tmp_path: Path) -> None:
                             text=True)
     assert result.returncode == 2
     assert f"{path}:" in result.stderr and "approved_by" in result.stderr
+
+
+def test_matching_rules_are_settings_with_documented_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "chanwatch.toml"
+    path.write_text('[storage]\nroot = "x"\n\n[matching]\npdq_max_distance = 24\nvpdq_compared_match_percent = 80\n'
+                    'pdq_min_quality = 0\n')
+    rules = load_settings(path, environ={"CHANWATCH_MATCHING_PHASH_MAX_DISTANCE": "6"}).matching
+    assert (rules.pdq_max_distance, rules.vpdq_compared_match_percent, rules.pdq_min_quality) == (24, 80.0, 0)
+    assert rules.phash_max_distance == 6 and rules.vpdq_query_match_percent == 80.0  # default kept
+    path.write_text('[storage]\nroot = "x"\n\n[matching]\npdq_max_distance = 0\n')
+    with pytest.raises(BadInputError, match=r"chanwatch.toml:5: key 'matching.pdq_max_distance'"):
+        load_settings(path, environ={})

@@ -20,7 +20,7 @@ import pyarrow as pa
 from chanwatch.runs import new_run_id
 from chanwatch.settings import Settings
 from processing.errors import BadInputError
-from processing.hashlists.parse import ParsedList, parse_hash_list
+from processing.hashlists.parse import ParsedList, merge_parsed, parse_hash_list
 from processing.matching.binary_index import build_index
 from processing.matching.exact_index import ExactIndex
 from processing.matching.signals import SIGNALS
@@ -59,17 +59,34 @@ def build_indexes(parsed: ParsedList, settings: Settings) -> dict[str, Any]:
     return {signal: index_signal(signal, e.table, e.codes, settings) for signal, e in parsed.signals.items()}
 
 
+def list_files(path: Path) -> list[Path]:
+    """The file itself, or every visible file of a folder (a vPDQ list is one file per video)."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise BadInputError(f"{path}: folder holds no list files")
+        return files
+    if not path.is_file():
+        raise BadInputError(f"{path}: no such file")
+    return [path]
+
+
 def import_hash_list(settings: Settings, path: Path, name: str, category: str, fmt: str = "auto",
                      signal: str | None = None) -> ImportResult:
     check_list_name(name)
     if not category.strip():
         raise BadInputError("--category must not be empty")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read: {exc.strerror}") from None
     started = time.perf_counter()
-    parsed = parse_hash_list(data, path, fmt=fmt, signal=signal, category=category)
+    files = list_files(path)
+    parts, digest = [], hashlib.sha256()
+    for file in files:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise BadInputError(f"{file}: cannot read: {exc.strerror}") from None
+        digest.update(data)
+        parts.append((file.name, parse_hash_list(data, file, fmt=fmt, signal=signal, category=category)))
+    parsed = merge_parsed(parts)
     timings = {"parse_s": time.perf_counter() - started}
     store = Store(settings.storage_root)
     banks = HashBanks(store)
@@ -94,8 +111,9 @@ def import_hash_list(settings: Settings, path: Path, name: str, category: str, f
         kinds = {s: i.kind for s, i in indexes.items()}
         rows.append({
             "list_name": name, "list_version": version, "state": "active", "list_enabled": enabled,
-            "category": category, "format": parsed.format, "source_file": path.name,
-            "source_sha256": hashlib.sha256(data).hexdigest(), "entries": parsed.entry_count,
+            "category": category, "format": parsed.format,
+            "source_file": path.name + ("/" if path.is_dir() else ""),
+            "source_sha256": digest.hexdigest(), "entries": parsed.entry_count,
             "entries_by_signal": orjson.dumps(parsed.counts()).decode(),
             "duplicates_folded": parsed.duplicates_folded, "ignored": orjson.dumps(dict(parsed.ignored)).decode(),
             "index_kinds": orjson.dumps(kinds).decode(), "imported_at": now, "state_changed_at": now,

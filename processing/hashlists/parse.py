@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from processing.errors import BadInputError
 from processing.matching.codes import codes_to_hex_array, hex_matrix_to_codes, hex_to_codes
@@ -387,3 +388,38 @@ def _fast_fixed_width(data: bytes, fmt: str, signal: str | None, category: str |
     }, schema=ENTRY_SCHEMA)
     return ParsedList("pytx" if prefix else ("md5" if signal_name == "md5" and fmt != "pytx" else "pytx"),
                       {signal_name: SignalEntries(table, codes)}, lines=n, duplicates_folded=n - len(codes))
+
+
+def merge_parsed(parts: list[tuple[str, ParsedList]]) -> ParsedList:
+    """One list from several files (a folder of vpdq files, one per video): duplicates across files fold.
+
+    Each entry's `source` names its file when the file did not say, so its `line` can be found.
+    """
+    if len(parts) == 1:
+        return parts[0][1]
+    signals: dict[str, SignalEntries] = {}
+    folded = 0
+    for signal in sorted({s for _, p in parts for s in p.signals}):
+        tables, codes = [], []
+        for file_name, parsed in parts:
+            entries = parsed.signals.get(signal)
+            if entries is None:
+                continue
+            table = entries.table
+            source = pa.array([file_name] * table.num_rows, pa.string())
+            table = table.set_column(table.schema.get_field_index("source"), "source",
+                                     pc.coalesce(table["source"], source))
+            tables.append(table)
+            codes.append(entries.codes)
+        table = pa.concat_tables(tables)
+        _, first = np.unique(np.array(table["hash"].to_pylist(), dtype=object), return_index=True)
+        first.sort()
+        folded += table.num_rows - len(first)
+        signals[signal] = SignalEntries(table.take(first),
+                                        np.concatenate(codes)[first] if codes[0] is not None else None)
+    ignored: Counter = Counter()
+    for _, parsed in parts:
+        ignored.update(parsed.ignored)
+    formats = sorted({p.format for _, p in parts})
+    return ParsedList("+".join(formats), signals, lines=sum(p.lines for _, p in parts),
+                      duplicates_folded=folded + sum(p.duplicates_folded for _, p in parts), ignored=ignored)
