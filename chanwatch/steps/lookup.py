@@ -21,8 +21,9 @@ HASH_SIGNALS = ("pdq", "phash", "dhash", "md5", "sha256")
 
 def parse_queries(queries: list[str], settings: Settings) -> tuple[QueryBatch, list[str | None]]:
     """A batch with one row per query; `errors[i]` says why query i could not be hashed."""
-    batch = QueryBatch(size=len(queries), hexes={s: [None] * len(queries) for s in HASH_SIGNALS},
-                       pdq_quality=[None] * len(queries), frames=[None] * len(queries))
+    hexes: dict[str, list[str | None]] = {s: [None] * len(queries) for s in HASH_SIGNALS}
+    quality: list[int | None] = [None] * len(queries)
+    frames: list[list[dict] | None] = [None] * len(queries)
     errors: list[str | None] = [None] * len(queries)
     for i, query in enumerate(queries):
         found = QUERY_RE.match(query)
@@ -39,26 +40,26 @@ def parse_queries(queries: list[str], settings: Settings) -> tuple[QueryBatch, l
             if len(value) != SIGNALS[signal].hex_len:
                 raise BadInputError(f"{query}: a {signal} hash has {SIGNALS[signal].hex_len} hex digits, "
                                     f"got {len(value)}")
-            batch.hexes[signal][i] = value
+            hexes[signal][i] = value
             if signal == "pdq":
-                batch.pdq_quality[i] = 100  # a hash given by hand is taken as good enough to compare
+                quality[i] = 100  # a hash given by hand is taken as good enough to compare
             continue
         if not Path(query).is_file():
             raise BadInputError(f"{query}: not a file, and not SIGNAL:HEX (e.g. pdq:<64 hex>)")
         hashed = hash_file(query, settings.hashing, settings.imports.max_media_bytes)
         for s in HASH_SIGNALS:
-            batch.hexes[s][i] = hashed.get(s)
-        batch.pdq_quality[i] = hashed.get("pdq_quality")
-        batch.frames[i] = hashed.get("frames")
+            hexes[s][i] = hashed.get(s)
+        quality[i] = hashed.get("pdq_quality")
+        frames[i] = hashed.get("frames")
         errors[i] = hashed.get("error")
-    return batch, errors
+    return QueryBatch.from_lists(hexes, quality, frames), errors
 
 
 def lookup(settings: Settings, queries: list[str]) -> Iterator[dict[str, Any]]:
     """One dict per match (and one per query that could not be hashed, with `error`)."""
     batch, errors = parse_queries(queries, settings)
     for i, error in enumerate(errors):
-        if error and not batch.hexes["sha256"][i]:
+        if error and not batch.hexes["sha256"][i].is_valid:
             yield {"query": queries[i], "error": error}
     banks = HashBanks(Store(settings.storage_root))
     lines = []

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -66,11 +67,15 @@ def bank_from_entries(name: str, version: int, entries: pa.Table, settings: Sett
 
 
 def _batch(media: pa.Table) -> QueryBatch:
+    has_frames = pc.greater(pc.fill_null(pc.list_value_length(media["frames"]), 0), 0)
+    frames: list = [None] * media.num_rows
+    for row in np.flatnonzero(np.asarray(has_frames.to_numpy(zero_copy_only=False), dtype=bool)).tolist():
+        frames[row] = media["frames"][row].as_py()
     return QueryBatch(
         size=media.num_rows,
-        hexes={s: media[s].to_pylist() for s in ("pdq", "phash", "dhash", "md5", "sha256")},
-        pdq_quality=media["pdq_quality"].to_pylist(),
-        frames=media["frames"].to_pylist())
+        hexes={s: media[s] for s in ("pdq", "phash", "dhash", "md5", "sha256")},
+        pdq_quality=media["pdq_quality"],
+        frames=frames)
 
 
 def _delta_entries(banks: HashBanks, name: str, version: int, checked: int) -> pa.Table:

@@ -44,6 +44,25 @@ def codes_to_hex_array(codes: np.ndarray) -> pa.StringArray:
     return array.cast(pa.string()) if kind != pa.string() else array
 
 
+def hex_array_to_codes(values: pa.Array | pa.ChunkedArray, n_bytes: int) -> np.ndarray:
+    """Arrow strings of 2*n_bytes hex digits (no nulls) -> (N, n_bytes) uint8, straight from the buffers.
+
+    This is how a million media rows become a query batch without a million Python strings.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    if len(values) == 0:
+        return np.zeros((0, n_bytes), dtype=np.uint8)
+    values = values.cast(pa.large_string())
+    if values.null_count:
+        raise ValueError("null hash in a query batch")
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset:values.offset + len(values) + 1]
+    if not (np.diff(offsets) == 2 * n_bytes).all():
+        raise ValueError(f"hashes must have {2 * n_bytes} hex digits")
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return hex_matrix_to_codes(data.reshape(len(values), 2 * n_bytes))
+
+
 def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Hamming distance of two (N, k) uint8 arrays."""
     return np.bitwise_count(a ^ b).sum(axis=1, dtype=np.int32)

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from processing.matching.binary_index import search
-from processing.matching.codes import hex_to_codes
+from processing.matching.codes import hex_array_to_codes
 from processing.matching.rules import MatchRules
 from processing.matching.signals import SIGNALS
 
@@ -31,26 +33,34 @@ class Hit:
 
 @dataclass
 class QueryBatch:
-    """Hashes of many media items, by signal: hex strings (None where absent) and vPDQ frame lists."""
+    """Hashes of many media items: per signal an Arrow column of hex (null where absent), PDQ quality,
+    and vPDQ frame lists."""
 
     size: int
-    hexes: dict[str, Sequence[str | None]] = field(default_factory=dict)
-    pdq_quality: Sequence[int | None] | None = None
+    hexes: dict[str, pa.Array | pa.ChunkedArray] = field(default_factory=dict)
+    pdq_quality: pa.Array | pa.ChunkedArray | None = None
     frames: Sequence[Sequence[dict] | None] | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def from_lists(cls, hexes: dict[str, list[str | None]], pdq_quality: list[int | None],
+                   frames: list[list[dict] | None]) -> QueryBatch:
+        return cls(len(frames), {s: pa.array(v, pa.string()) for s, v in hexes.items()},
+                   pa.array(pdq_quality, pa.int32()), frames)
+
     def coded(self, signal: str, rules: MatchRules) -> tuple[np.ndarray, np.ndarray]:
         """(query indexes, packed codes) of the rows that carry `signal` and may be matched."""
-        values = self.hexes.get(signal) or ()
-        keep = [i for i, v in enumerate(values) if v]
+        values = self.hexes.get(signal)
+        if values is None:
+            return np.zeros(0, np.int64), np.zeros((0, SIGNALS[signal].hex_len // 2), np.uint8)
+        present = pc.is_valid(values)
         if signal == "pdq" and self.pdq_quality is not None:
-            low = [i for i in keep if (self.pdq_quality[i] or 0) < rules.pdq_min_quality]
-            if low:
-                self.counts["pdq_low_quality"] = len(low)
-                low_set = set(low)
-                keep = [i for i in keep if i not in low_set]
-        codes = hex_to_codes([values[i] for i in keep], SIGNALS[signal].hex_len // 2)
-        return np.array(keep, dtype=np.int64), codes
+            good = pc.fill_null(pc.greater_equal(self.pdq_quality, rules.pdq_min_quality), False)
+            self.counts["pdq_low_quality"] = pc.sum(pc.and_(present, pc.invert(good))).as_py() or 0
+            present = pc.and_(present, good)
+        rows = np.flatnonzero(np.asarray(present.to_numpy(zero_copy_only=False), dtype=bool))
+        codes = hex_array_to_codes(pc.filter(values, present), SIGNALS[signal].hex_len // 2)
+        return rows.astype(np.int64), codes
 
 
 def search_version(indexes: Mapping[str, Any], batch: QueryBatch, rules: MatchRules) -> list[Hit]:
