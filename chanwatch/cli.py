@@ -208,6 +208,81 @@ def lookup_cmd(
 
 
 @app.command()
+def login() -> None:
+    """Interactive: log a Telegram account in and print its StringSession, once.
+
+    Get an api_id and api_hash at https://my.telegram.org (API development tools). They are read
+    from CHANWATCH_TELEGRAM_API_ID / CHANWATCH_TELEGRAM_API_HASH when set, else asked for. The
+    session string is printed once and never written to a file: store it in the Airflow connection
+    `telegram_default` (password field) or in CHANWATCH_TELEGRAM_SESSION.
+    """
+    import asyncio
+    import os
+
+    from telethon.sessions import StringSession
+
+    from collectors.telegram import client as tg_client
+    from collectors.telegram.credentials import ENV_API_HASH, ENV_API_ID, ENV_SESSION, TelegramCredentials
+
+    settings = _settings()
+    api_id = os.environ.get(ENV_API_ID) or typer.prompt("api_id (from my.telegram.org)")
+    if not str(api_id).strip().isdigit():
+        raise typer.BadParameter("api_id must be a number")
+    api_hash = os.environ.get(ENV_API_HASH) or typer.prompt("api_hash", hide_input=True)
+    client = tg_client.client_factory(TelegramCredentials(int(api_id), api_hash, StringSession().save()),
+                                      settings.telegram)
+    session = asyncio.run(tg_client.create_session(
+        client, phone=lambda: typer.prompt("phone number (international format, e.g. +44...)"),
+        code=lambda: typer.prompt("login code (sent by Telegram)"),
+        password=lambda: typer.prompt("two-step verification password", hide_input=True, default="",
+                                      show_default=False)))
+    out.print("Logged in. Your session string (shown once; it grants access to the account, keep it secret):\n")
+    print(session, flush=True)
+    out.print(f"\nStore it in the Airflow connection `telegram_default` (password field) or export {ENV_SESSION}; "
+              f"set {ENV_API_ID} and {ENV_API_HASH} too. Then run `chanwatch collect`.")
+
+
+@app.command()
+def collect(
+    channel: Annotated[list[str] | None, typer.Option("--channel", help="Collect only this allowlisted channel "
+                                                      "(repeatable).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="First run of a channel: collect from this date "
+                                              "(YYYY-MM-DD, UTC); default \\[telegram] backfill_days.")] = None,
+) -> None:
+    """Collect the allowlisted public channels from Telegram (incremental; FloodWait-safe).
+
+    First time: run `chanwatch login` once to create a session string, then set
+    CHANWATCH_TELEGRAM_API_ID, CHANWATCH_TELEGRAM_API_HASH and CHANWATCH_TELEGRAM_SESSION (under
+    Airflow: the `telegram_default` connection). Only allowlisted public broadcast channels are read;
+    groups, private channels, users and bots are refused. Nothing is ever joined, sent or marked read.
+    Exit 1 when a channel hit a FloodWait or a transient error (retry after the wait), else 0.
+    """
+    import datetime as dt
+
+    from chanwatch.steps.collect import collect as run_collect
+    from collectors.telegram import client as tg_client
+    from collectors.telegram.credentials import credentials_from_env
+
+    settings = _settings()
+    start = None
+    if since:
+        try:
+            start = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC)
+        except ValueError:
+            raise typer.BadParameter(f"--since {since!r}: use YYYY-MM-DD") from None
+    client = tg_client.client_factory(credentials_from_env(), settings.telegram)
+    result = run_collect(settings, client, since=start, only=channel)
+    for c in result.channels:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(c.counts.items())) or "nothing new"
+        line = f"@{c.username}: {c.status}" + (f" ({c.reason})" if c.reason else "") + f"; {counts}"
+        (err if c.status != "ok" else out).print(line, highlight=False, markup=False)
+    if result.retry_needed:
+        waits = f"; retry after {max(result.flood_waits)} s" if result.flood_waits else ""
+        err.print(f"collect: some channels need a retry{waits}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo() -> None:
     """Build the demo channel and run the whole pipeline on it."""
     from chanwatch.steps.demo import DEMO_LIST, build_demo, demo_matches, duckdb_examples, import_demo_list, run_demo

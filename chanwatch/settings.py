@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collectors.telegram.settings import TelegramSettings
 from processing.errors import BadInputError
 from processing.hashing.limits import DecodeLimits
 from processing.matching.rules import MatchRules
@@ -58,6 +59,7 @@ class Settings:
     imports: ImportSettings = field(default_factory=ImportSettings)
     hashing: DecodeLimits = field(default_factory=DecodeLimits)
     matching: MatchRules = field(default_factory=MatchRules)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
     config_path: Path | None = None
 
     def channel_by_id(self, channel_id: int) -> AllowlistEntry | None:
@@ -206,7 +208,7 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         data = {"storage": {"root": DEFAULT_STORAGE_ROOT}, "channels": [DEMO_ALLOWLIST_ENTRY]}
 
     loc = _Locator(text)
-    known = {"storage", "channels", "import", "hashing", "matching"}
+    known = {"storage", "channels", "import", "hashing", "matching", "telegram"}
     for key in data:
         if key not in known:
             raise BadInputError(f"{_where(source, loc.line_of(key, None) or loc.line_of(None, key))}: "
@@ -228,6 +230,8 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
                               allow_zero=frozenset({"pdq_min_quality", "vpdq_frame_quality",
                                                     "vpdq_compared_match_percent", "phash_max_distance",
                                                     "dhash_max_distance", "flat_index_max_entries"}))
+    telegram = _parse_numbers("telegram", TelegramSettings(), data.get("telegram", {}), source, loc, env,
+                              allow_zero=frozenset({"rescan_days", "flood_sleep_threshold"}))
 
     root = env.get("CHANWATCH_STORAGE_ROOT", root)
     if "CHANWATCH_IMPORT_MAX_MEDIA_BYTES" in env:
@@ -241,5 +245,6 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         imports=ImportSettings(max_media_bytes=max_media),
         hashing=hashing,
         matching=matching,
+        telegram=telegram,
         config_path=source,
     )

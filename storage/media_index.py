@@ -22,8 +22,9 @@ def known_media(store: Store, channel_id: int) -> dict[tuple[int, int], dict[str
     try:
         con.execute("SET threads = 1")
         rows = con.sql(
-            "SELECT message_id, media_index, hashed_variant, sha256, " + ", ".join(REUSED_COLUMNS)
-            + " FROM read_parquet($files) WHERE sha256 IS NOT NULL AND status = 'hashed'",
+            "SELECT message_id, media_index, hashed_variant, sha256, md5, hashed_bytes, source_file_id, "
+            + ", ".join(REUSED_COLUMNS)
+            + " FROM read_parquet($files, union_by_name = true) WHERE sha256 IS NOT NULL AND status = 'hashed'",
             params={"files": [str(f) for f in files]}).to_arrow_table().to_pylist()
     finally:
         con.close()

@@ -87,7 +87,7 @@ MESSAGES = DatasetSpec(
 
 MEDIA = DatasetSpec(
     name="media",
-    version=2,
+    version=3,
     about="One row per media item of a message, with its hashes. No media bytes are ever stored.",
     layout="`media/month=YYYY-MM/c<channel_id>-b<bucket>.parquet`, aligned with `messages`.",
     primary_key=("channel_id", "message_id", "media_index"),
@@ -106,6 +106,8 @@ MEDIA = DatasetSpec(
             _f("width", pa.int32(), "Width in pixels, as reported by the source."),
             _f("height", pa.int32(), "Height in pixels, as reported by the source."),
             _f("duration_s", pa.float64(), "Duration in seconds (video, audio)."),
+            _f("source_file_id", pa.int64(), "Telegram's photo or document id (live collection): a re-read "
+               "message whose file id is unchanged is not downloaded again."),
             _f("hashed_variant", pa.string(), "What was hashed: `full` (the file), a Telegram size "
                "such as `x` or `y`, or `thumbnail`."),
             _f("hashed_bytes", pa.int64(), "Number of bytes that were hashed."),

@@ -1,0 +1,319 @@
+"""The `collect` step: live collection of the allowlisted public channels through Telethon.
+
+Per channel: resolve it (refusing anything but a public broadcast channel), take the day's
+snapshot, re-read the recent window (counters, edits, deletions), then read new messages oldest
+first. Media is downloaded into memory, hashed and dropped. Rows are committed every
+`commit_every` messages and at the end, and the channel's checkpoint (highest stored id) is
+written after each commit, so a run stopped anywhere resumes without loss or duplicates. A long
+FloodWait ends the channel's step with its progress committed and the wait recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+from telethon import TelegramClient, errors
+
+from chanwatch.runs import new_run_id
+from chanwatch.settings import AllowlistEntry, Settings
+from collectors.telegram.pacing import RateBudget
+from collectors.telegram.reader import CHANNEL_ERRORS, ChannelReader
+from processing.errors import BadInputError
+from processing.hashing import hash_media
+from processing.telegram_records import channel_row, media_ref, message_row, public_username, refusal_reason
+from storage.checkpoints import read_checkpoint, write_checkpoint, write_run_report
+from storage.media_index import REUSED_COLUMNS, known_media
+from storage.schemas import BUCKET_SIZE, CHANNELS, MEDIA, MESSAGES
+from storage.store import Store
+from storage.writer import DatasetWriter, channel_file, message_file
+
+log = logging.getLogger("chanwatch.collect")
+CHECKPOINT_KIND = "telegram"
+# Permanent per-channel failures (retrying will not help) versus transient ones (Airflow retries).
+PERMANENT = (errors.ChannelPrivateError, errors.UsernameNotOccupiedError, errors.UsernameInvalidError,
+             errors.ChannelInvalidError, errors.ChannelBannedError, errors.ChannelPublicGroupNaError, ValueError)
+
+
+@dataclass
+class ChannelOutcome:
+    username: str
+    channel_id: int | None = None
+    status: str = "ok"  # ok, refused, failed (permanent), error (transient), flood_wait
+    reason: str | None = None
+    flood_wait_s: int | None = None
+    counts: Counter = field(default_factory=Counter)
+    key: str = ""  # the channel's checkpoint key
+
+
+@dataclass
+class CollectResult:
+    run_id: str
+    channels: list[ChannelOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def flood_waits(self) -> list[int]:
+        return [c.flood_wait_s for c in self.channels if c.flood_wait_s]
+
+    @property
+    def retry_needed(self) -> bool:
+        return any(c.status in ("error", "flood_wait") for c in self.channels)
+
+
+def checkpoint_key(entry: AllowlistEntry) -> str:
+    return str(entry.channel_id) if entry.channel_id else entry.username.lower()
+
+
+class _Pending:
+    """Rows waiting for the next commit, and the highest message id they complete."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.media: list[dict[str, Any]] = []
+        self.snapshot: dict[str, Any] | None = None
+        self.max_id: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
+class Collector:
+    def __init__(self, settings: Settings, client: TelegramClient, *, since: dt.datetime | None = None,
+                 only: list[str] | None = None, now: dt.datetime | None = None) -> None:
+        self.settings = settings
+        self.tg = settings.telegram
+        self.client = client
+        self.since = since
+        self.only = [u.lstrip("@").lower() for u in only or []]
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.store = Store(settings.storage_root)
+        self.run_id = new_run_id("collect")
+        self.result = CollectResult(self.run_id)
+        self.requests = RateBudget(self.tg.requests_per_minute)
+        self.downloads = RateBudget(self.tg.downloads_per_minute)
+        self.reader = ChannelReader(client, self.requests, self.downloads, self.tg.page_size)
+
+    def entries(self) -> list[AllowlistEntry]:
+        entries = list(self.settings.allowlist)
+        if self.only:
+            unknown = [u for u in self.only if not self.settings.channel_by_username(u)]
+            if unknown:
+                raise BadInputError(f"not on the allowlist: {', '.join('@' + u for u in unknown)} (only allowlisted "
+                                    "channels are collected)")
+            entries = [e for e in entries if e.username.lower() in self.only]
+        return entries
+
+    async def run(self) -> CollectResult:
+        started = time.perf_counter()
+        entries = self.entries()
+        with self.store.writer_lock():
+            await self.client.connect()
+            try:
+                for entry in entries:
+                    self.result.channels.append(await self._channel(entry))
+            finally:
+                await self.client.disconnect()
+        self.result.seconds = time.perf_counter() - started
+        self._report()
+        return self.result
+
+    # -- one channel ------------------------------------------------------------------------------
+    async def _channel(self, entry: AllowlistEntry) -> ChannelOutcome:
+        outcome = ChannelOutcome(entry.username, entry.channel_id, key=checkpoint_key(entry))
+        checkpoint = read_checkpoint(self.store, CHECKPOINT_KIND, outcome.key) or {}
+        pending = _Pending()
+        state: dict[str, Any] | None = None
+        try:
+            known_id = (checkpoint["channel_id"], checkpoint["access_hash"]) if checkpoint.get("access_hash") else None
+            entity = await self.reader.resolve(entry.username, known_id)
+            reason = refusal_reason(entity)
+            if reason is None and entry.channel_id and entity.id != entry.channel_id:
+                reason = (f"@{entry.username} now belongs to channel {entity.id}, not the allowlisted "
+                          f"{entry.channel_id}")
+            if reason:
+                outcome.status, outcome.reason = "refused", reason
+                return outcome
+            outcome.channel_id = entity.id
+            username = public_username(entity)
+            if username.lower() != entry.username.lower():
+                outcome.counts["username_changed"] = 1
+                log.warning("event=collect.username_changed channel_id=%d allowlisted=%s now=%s", entity.id,
+                            entry.username, username)
+            full = await self.reader.full_channel(entity)
+            pending.snapshot = channel_row(entity, full, self.now, self.run_id)
+            state = {"channel_id": entity.id, "access_hash": entity.access_hash, "username": username,
+                     "max_message_id": checkpoint.get("max_message_id", 0)}
+            known = known_media(self.store, entity.id)
+            if checkpoint.get("max_message_id"):
+                await self._rescan(entity, username, state, pending, known, outcome)
+            await self._read_new(entity, username, state, pending, known, outcome)
+            self._commit(entity.id, state, pending, outcome)
+        except errors.FloodWaitError as wait:
+            outcome.status, outcome.flood_wait_s = "flood_wait", wait.seconds
+            outcome.reason = f"Telegram asked to wait {wait.seconds} s (FloodWait); progress is committed"
+            if state is not None:
+                self._commit(outcome.channel_id, state, pending, outcome)
+        except PERMANENT as exc:
+            outcome.status, outcome.reason = "failed", f"{type(exc).__name__}: {exc}"
+        except (*CHANNEL_ERRORS, OSError) as exc:
+            outcome.status, outcome.reason = "error", f"{type(exc).__name__}: {exc}"
+            if state is not None:
+                self._commit(outcome.channel_id, state, pending, outcome)
+        log.info("event=collect.channel channel=%s status=%s %s%s", entry.username, outcome.status,
+                 " ".join(f"{k}={v}" for k, v in sorted(outcome.counts.items())),
+                 f" reason={outcome.reason!r}" if outcome.reason else "")
+        return outcome
+
+    async def _rescan(self, entity: Any, username: str, state: dict, pending: _Pending, known: dict,
+                      outcome: ChannelOutcome) -> None:
+        """Re-read the recent window: latest counters and edits, and messages that vanished."""
+        if self.tg.rescan_days <= 0:
+            return
+        window_start = self.now - dt.timedelta(days=self.tg.rescan_days)
+        seen: set[int] = set()
+        async for page in self.reader.pages(entity, since=window_start, max_id=state["max_message_id"] + 1):
+            for message in page:
+                seen.add(message.id)
+                await self._add(message, entity.id, username, pending, known, outcome, "messages_rescanned")
+            self._maybe_commit(entity.id, state, pending, outcome)
+        for row in self._stored_window(entity.id, window_start, state["max_message_id"]):
+            if row["message_id"] not in seen:
+                row.update(deleted=True, collected_at=self.now, run_id=self.run_id)
+                pending.messages.append(row)
+                outcome.counts["messages_deleted"] += 1
+
+    async def _read_new(self, entity: Any, username: str, state: dict, pending: _Pending, known: dict,
+                        outcome: ChannelOutcome) -> None:
+        since = None
+        if not state["max_message_id"]:
+            since = self.since or self.now - dt.timedelta(days=self.tg.backfill_days)
+        async for page in self.reader.pages(entity, min_id=state["max_message_id"], since=since):
+            for message in page:
+                await self._add(message, entity.id, username, pending, known, outcome, "messages_new")
+                pending.max_id = max(pending.max_id or 0, message.id)
+            self._maybe_commit(entity.id, state, pending, outcome)
+
+    async def _add(self, message: Any, channel_id: int, username: str, pending: _Pending, known: dict,
+                   outcome: ChannelOutcome, counter: str) -> None:
+        """Normalise one message and its media; rows join `pending` only once the media is done."""
+        row = message_row(message, channel_id, username, self.now, self.run_id)
+        media = await self._media_row(message, row, known, outcome)
+        pending.messages.append(row)
+        if media is not None:
+            pending.media.append(media)
+        outcome.counts[counter] += 1
+
+    async def _media_row(self, message: Any, row: dict, known: dict, outcome: ChannelOutcome) -> dict | None:
+        ref = media_ref(message)
+        if ref is None:
+            return None
+        media = {"channel_id": row["channel_id"], "message_id": ref.message_id, "media_index": 0, "date": row["date"],
+                 "media_kind": ref.media_kind, "mime_type": ref.mime_type, "file_name": ref.file_name,
+                 "file_size": ref.file_size, "width": ref.width, "height": ref.height, "duration_s": ref.duration_s,
+                 "source_file_id": ref.file_id, "hashed_at": self.now, "run_id": self.run_id}
+        stored = known.get((ref.message_id, 0))
+        if stored and stored["source_file_id"] == ref.file_id:
+            media.update({k: stored[k] for k in (*REUSED_COLUMNS, "hashed_variant", "hashed_bytes", "md5", "sha256")})
+            outcome.counts["media_reused"] += 1
+            return media
+        if ref.skip_reason:
+            media.update(status="skipped", status_reason=ref.skip_reason)
+            outcome.counts["media_skipped"] += 1
+            return media
+        try:
+            data, variant, reason = await self.reader.download(message, ref, self.tg.max_media_bytes)
+        except errors.FloodWaitError:
+            raise
+        except (errors.RPCError, TimeoutError, ConnectionError) as exc:
+            data, variant, reason = None, None, f"download failed: {type(exc).__name__}: {exc}"
+        if data is None:
+            status = "skipped" if reason and "cap" in reason else "failed"
+            media.update(status=status, status_reason=reason, hashed_variant=None)
+            outcome.counts[f"media_{status}"] += 1
+            return media
+        hashes = hash_media(data, self.settings.hashing, labelled_kind=ref.media_kind)
+        del data  # the bytes go no further than this function
+        media.update(hashed_variant=variant, hashed_bytes=hashes.size, md5=hashes.md5, sha256=hashes.sha256,
+                     pdq=hashes.pdq, pdq_quality=hashes.pdq_quality, phash=hashes.phash, dhash=hashes.dhash,
+                     frames=hashes.frames, frame_count=hashes.frames_decoded, status=hashes.status,
+                     status_reason=hashes.reason, width=ref.width or hashes.width, height=ref.height or hashes.height,
+                     duration_s=ref.duration_s if ref.duration_s is not None else hashes.duration_s)
+        outcome.counts[f"media_{hashes.status}"] += 1
+        return media
+
+    # -- storage ----------------------------------------------------------------------------------
+    def _stored_window(self, channel_id: int, window_start: dt.datetime, max_id: int) -> list[dict[str, Any]]:
+        files = [str(p) for p in (self.store.root / MESSAGES.name).glob(f"month=*/c{channel_id}-b*.parquet")]
+        if not files:
+            return []
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            table = con.sql("SELECT * FROM read_parquet($files, hive_partitioning = false, union_by_name = true) "
+                            "WHERE date >= $start AND message_id <= $max AND NOT coalesce(deleted, false)",
+                            params={"files": files, "start": window_start, "max": max_id}).to_arrow_table()
+        finally:
+            con.close()
+        return table.select(MESSAGES.schema.names).to_pylist()
+
+    def _maybe_commit(self, channel_id: int, state: dict, pending: _Pending, outcome: ChannelOutcome) -> None:
+        if len(pending) >= self.tg.commit_every:
+            self._commit(channel_id, state, pending, outcome)
+
+    def _commit(self, channel_id: int, state: dict, pending: _Pending, outcome: ChannelOutcome) -> None:
+        """Write the pending rows in one transaction, then move the checkpoint up to what they cover."""
+        if pending.messages or pending.media or pending.snapshot:
+            txn = self.store.begin(f"{self.run_id}-{channel_id}")
+            writers = {spec.name: DatasetWriter(txn, spec) for spec in (MESSAGES, MEDIA, CHANNELS)}
+            try:
+                for spec, rows in ((MESSAGES, pending.messages), (MEDIA, pending.media)):
+                    for row in sorted(rows, key=lambda r: r["message_id"]):
+                        month = row["date"].strftime("%Y-%m")
+                        writers[spec.name].add(message_file(spec, channel_id, month, row["message_id"] // BUCKET_SIZE),
+                                               row)
+                if pending.snapshot:
+                    writers[CHANNELS.name].add(channel_file(CHANNELS, channel_id, self.now.strftime("%Y-%m")),
+                                               pending.snapshot)
+                for writer in writers.values():
+                    writer.close()
+                txn.commit()
+            except BaseException:
+                for writer in writers.values():
+                    writer.abandon()
+                txn.abort()
+                raise
+            outcome.counts["messages_written"] += writers[MESSAGES.name].rows_changed
+        if pending.max_id:
+            state["max_message_id"] = max(state["max_message_id"], pending.max_id)
+        write_checkpoint(self.store, CHECKPOINT_KIND, outcome.key,
+                         {**state, "updated_at": self.now.isoformat(), "run_id": self.run_id})
+        pending.messages, pending.media, pending.snapshot, pending.max_id = [], [], None, None
+
+    def _report(self) -> None:
+        report = {"run_id": self.run_id, "step": "collect", "seconds": self.result.seconds,
+                  "requests": self.requests.acquired, "downloads": self.downloads.acquired,
+                  "paced_wait_s": round(self.requests.waited_s + self.downloads.waited_s, 3),
+                  "flood_waits_s": self.result.flood_waits,
+                  "channels": [{"username": c.username, "channel_id": c.channel_id, "status": c.status,
+                                "reason": c.reason, "flood_wait_s": c.flood_wait_s, "counts": dict(c.counts)}
+                               for c in self.result.channels]}
+        write_run_report(self.store, self.run_id, report)
+        log.info("event=collect.done run_id=%s channels=%d ok=%d refused=%d failed=%d flood_waits=%s requests=%d "
+                 "downloads=%d seconds=%.1f", self.run_id, len(self.result.channels),
+                 sum(c.status == "ok" for c in self.result.channels),
+                 sum(c.status == "refused" for c in self.result.channels),
+                 sum(c.status in ("failed", "error") for c in self.result.channels), self.result.flood_waits,
+                 self.requests.acquired, self.downloads.acquired, self.result.seconds)
+
+
+def collect(settings: Settings, client: TelegramClient, *, since: dt.datetime | None = None,
+            only: list[str] | None = None, now: dt.datetime | None = None) -> CollectResult:
+    """Entry point shared by the CLI and the Airflow task."""
+    return asyncio.run(Collector(settings, client, since=since, only=only, now=now).run())

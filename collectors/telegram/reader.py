@@ -1,0 +1,86 @@
+"""Read one channel through a Telethon client: resolve, snapshot, history pages, media into memory.
+
+Every request first takes a token from the account's budget. History is read in pages of
+`page_size` (one GetHistory request each), oldest first, so progress can be committed as it goes
+and a run stopped anywhere resumes from the highest stored id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+from telethon import TelegramClient, errors
+from telethon.tl import functions, types
+
+from collectors.telegram.pacing import RateBudget
+from processing.telegram_records import MediaRef
+
+# Errors that end one channel's step with a reason; the other channels go on.
+CHANNEL_ERRORS = (errors.ChannelPrivateError, errors.UsernameNotOccupiedError, errors.UsernameInvalidError,
+                  errors.ChannelInvalidError, errors.ChannelBannedError, errors.ChannelPublicGroupNaError,
+                  errors.RPCError, TimeoutError, ConnectionError, ValueError)
+
+
+class ChannelReader:
+    def __init__(self, client: TelegramClient, requests: RateBudget, downloads: RateBudget, page_size: int) -> None:
+        self.client = client
+        self.requests = requests
+        self.downloads = downloads
+        self.page_size = page_size
+
+    async def resolve(self, username: str, known: tuple[int, int] | None = None) -> Any:
+        """The entity behind a username; if the name is gone, the channel by its stored id and access hash.
+
+        That is how a channel that changed its username is followed.
+        """
+        await self.requests.acquire()
+        try:
+            return await self.client.get_entity(username)
+        except (errors.UsernameNotOccupiedError, errors.UsernameInvalidError, ValueError):
+            if known is None:
+                raise
+        await self.requests.acquire()
+        return await self.client.get_entity(types.InputPeerChannel(known[0], known[1]))
+
+    async def full_channel(self, channel: Any) -> Any:
+        await self.requests.acquire()
+        return await self.client(functions.channels.GetFullChannelRequest(channel))
+
+    async def pages(self, channel: Any, *, min_id: int = 0, max_id: int = 0,
+                    since: dt.datetime | None = None) -> AsyncIterator[list[Any]]:
+        """History oldest first, one request per page: ids in (min_id, max_id), dates from `since`."""
+        while True:
+            await self.requests.acquire()
+            kwargs: dict[str, Any] = {"limit": self.page_size, "reverse": True, "min_id": min_id}
+            if max_id:
+                kwargs["max_id"] = max_id
+            if since is not None and min_id == 0:
+                kwargs["offset_date"] = since
+            page = [m async for m in self.client.iter_messages(channel, **kwargs)]
+            page = [m for m in page if isinstance(m, types.Message | types.MessageService)]
+            if not page:
+                return
+            yield page
+            min_id = max(m.id for m in page)
+            if len(page) < self.page_size:
+                return
+
+    async def download(self, message: Any, ref: MediaRef, max_bytes: int) -> tuple[bytes | None, str, str | None]:
+        """(bytes, variant, reason): the best variant under the cap, into memory only."""
+        for variant, size, thumb in ref.variants:
+            if size and size > max_bytes:
+                continue
+            await self.downloads.acquire()
+            if thumb is None:
+                data = await self.client.download_media(message, file=bytes)
+            else:
+                data = await self.client.download_media(message, file=bytes, thumb=thumb)
+            if data is None:
+                return None, variant, "download returned nothing"
+            if len(data) > max_bytes:
+                return None, variant, f"downloaded {len(data)} bytes, over the {max_bytes}-byte cap"
+            return data, variant, None
+        sizes = ", ".join(f"{v} {s}" for v, s, _ in ref.variants) or "none"
+        return None, "none", f"every variant is over the {max_bytes}-byte cap ({sizes})"
