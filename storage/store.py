@@ -42,14 +42,20 @@ def local_root(uri: str) -> Path:
     return Path(uri)
 
 
-def _fault_point(kind: str, count: int) -> None:
-    """Test hook: `CHANWATCH_FAULT_INJECT=commit:2` SIGKILLs this process after the 2nd committed file.
+_FAULT_COUNTS: dict[str, int] = {}
 
-    It lets the crash-recovery tests kill the writer at an exact point of a commit; it does nothing
-    unless that variable is set.
+
+def _fault_point(kind: str) -> None:
+    """Test hook: `CHANWATCH_FAULT_INJECT=commit:2` SIGKILLs this process after its 2nd committed file.
+
+    Counts run over the whole process (a collector commits many transactions), so the crash-recovery
+    tests can kill the writer at an exact point; it does nothing unless that variable is set.
     """
     wanted = os.environ.get("CHANWATCH_FAULT_INJECT")
-    if wanted and wanted == f"{kind}:{count}":
+    if not wanted:
+        return
+    _FAULT_COUNTS[kind] = _FAULT_COUNTS.get(kind, 0) + 1
+    if wanted == f"{kind}:{_FAULT_COUNTS[kind]}":
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -141,7 +147,7 @@ class Transaction:
             "chanwatch.dataset": spec.name, "chanwatch.schema_version": str(spec.version)})
         write_parquet_atomic(staged, merged)
         self.staged[rel] = self.staged.get(rel, 0) + changed
-        _fault_point("stage", len(self.staged))
+        _fault_point("stage")
         return changed
 
     def commit(self) -> None:
@@ -152,11 +158,11 @@ class Transaction:
         self.abort()
 
     def apply_journal(self) -> None:
-        for moved, rel in enumerate(orjson.loads((self.dir / JOURNAL).read_bytes()), start=1):
+        for rel in orjson.loads((self.dir / JOURNAL).read_bytes()):
             src = self._staged_path(rel)
             if src.exists():
                 move_durably(src, self.store.root / rel)
-                _fault_point("commit", moved)
+                _fault_point("commit")
 
     def abort(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -178,10 +178,9 @@ class Collector:
             return
         window_start = self.now - dt.timedelta(days=self.tg.rescan_days)
         seen: set[int] = set()
-        async for page in self.reader.pages(entity, since=window_start, max_id=state["max_message_id"] + 1):
-            for message in page:
-                seen.add(message.id)
-                await self._add(message, entity.id, username, pending, known, outcome, "messages_rescanned")
+        async for message in self.reader.history(entity, since=window_start, max_id=state["max_message_id"] + 1):
+            seen.add(message.id)
+            await self._add(message, entity.id, username, pending, known, outcome, "messages_rescanned")
             self._maybe_commit(entity.id, state, pending, outcome)
         for row in self._stored_window(entity.id, window_start, state["max_message_id"]):
             if row["message_id"] not in seen:
@@ -194,10 +193,9 @@ class Collector:
         since = None
         if not state["max_message_id"]:
             since = self.since or self.now - dt.timedelta(days=self.tg.backfill_days)
-        async for page in self.reader.pages(entity, min_id=state["max_message_id"], since=since):
-            for message in page:
-                await self._add(message, entity.id, username, pending, known, outcome, "messages_new")
-                pending.max_id = max(pending.max_id or 0, message.id)
+        async for message in self.reader.history(entity, min_id=state["max_message_id"], since=since):
+            await self._add(message, entity.id, username, pending, known, outcome, "messages_new")
+            pending.max_id = max(pending.max_id or 0, message.id)
             self._maybe_commit(entity.id, state, pending, outcome)
 
     async def _add(self, message: Any, channel_id: int, username: str, pending: _Pending, known: dict,

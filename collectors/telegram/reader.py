@@ -48,9 +48,13 @@ class ChannelReader:
         await self.requests.acquire()
         return await self.client(functions.channels.GetFullChannelRequest(channel))
 
-    async def pages(self, channel: Any, *, min_id: int = 0, max_id: int = 0,
-                    since: dt.datetime | None = None) -> AsyncIterator[list[Any]]:
-        """History oldest first, one request per page: ids in (min_id, max_id), dates from `since`."""
+    async def history(self, channel: Any, *, min_id: int = 0, max_id: int = 0,
+                      since: dt.datetime | None = None) -> AsyncIterator[Any]:
+        """Messages oldest first, one request per page: ids in (min_id, max_id), dates from `since`.
+
+        Messages are yielded one by one, so whatever was read before an error (a FloodWait on the
+        next page) can still be committed.
+        """
         while True:
             await self.requests.acquire()
             kwargs: dict[str, Any] = {"limit": self.page_size, "reverse": True, "min_id": min_id}
@@ -58,13 +62,13 @@ class ChannelReader:
                 kwargs["max_id"] = max_id
             if since is not None and min_id == 0:
                 kwargs["offset_date"] = since
-            page = [m async for m in self.client.iter_messages(channel, **kwargs)]
-            page = [m for m in page if isinstance(m, types.Message | types.MessageService)]
-            if not page:
-                return
-            yield page
-            min_id = max(m.id for m in page)
-            if len(page) < self.page_size:
+            received = 0
+            async for message in self.client.iter_messages(channel, **kwargs):
+                received += 1
+                min_id = max(min_id, message.id)
+                if isinstance(message, types.Message | types.MessageService):
+                    yield message
+            if received < self.page_size:
                 return
 
     async def download(self, message: Any, ref: MediaRef, max_bytes: int) -> tuple[bytes | None, str, str | None]:
