@@ -25,6 +25,7 @@ from tests.telegram_fake import (
     FakeTelegramClient,
     FakeWorld,
     demo_world,
+    make_channel,
     make_message,
 )
 
@@ -153,8 +154,10 @@ def test_a_killed_collector_resumes_without_loss_or_duplicates(tmp_path: Path) -
 def test_groups_users_bots_and_unknown_or_private_channels_are_refused_and_others_go_on(
         tmp_path: Path, world: FakeWorld) -> None:
     world.fail_username("fake_source_demo", errors.ChannelPrivateError(request=None))
+    world.add_channel(make_channel(1888000099, "slow_demo", "Slow"), about="")
+    world.fail_username("slow_demo", TimeoutError("timed out"))
     channels = ("fake_group_demo", "demo_user", "demo_helper_bot", "no_such_channel", "fake_source_demo",
-                "fake_news_demo")
+                "slow_demo", "fake_news_demo")
     result, client = run(tmp_path, world, channels=channels)
     status = {c.username: (c.status, c.reason) for c in result.channels}
     assert status["fake_group_demo"][0] == "refused" and "group" in status["fake_group_demo"][1]
@@ -163,6 +166,7 @@ def test_groups_users_bots_and_unknown_or_private_channels_are_refused_and_other
     assert status["no_such_channel"][0] == "failed"
     assert status["fake_source_demo"] == ("failed", status["fake_source_demo"][1])
     assert "ChannelPrivateError" in status["fake_source_demo"][1]
+    assert status["slow_demo"][0] == "error" and result.retry_needed  # transient: the scheduler retries
     assert status["fake_news_demo"][0] == "ok"
     assert {r["channel_id"] for r in rows(tmp_path, "messages")} == {DEMO_CHANNEL_ID}
     assert {r.__name__ for r in client.requests} <= ALLOWED_REQUESTS
