@@ -119,3 +119,19 @@ def test_fast_path_and_line_parser_agree() -> None:
     assert fast.signals["pdq"].table["line"].to_pylist()[:2] == [1, 2]
     assert slow.signals["pdq"].table["line"].to_pylist()[:2] == [2, 3]
     assert (fast.signals["pdq"].codes == slow.signals["pdq"].codes).all()
+
+
+def test_first_occurrences_equals_numpy_unique_with_tied_prefixes() -> None:
+    import numpy as np
+
+    from processing.hashlists.parse import first_occurrences
+
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 256, (20_000, 32), dtype=np.uint8)
+    codes[500] = codes[7]  # a duplicate
+    codes[900, :8] = codes[3, :8]  # same first 8 bytes, different rows
+    codes[1000] = codes[900]
+    codes[5:9, :8] = 0  # a run of tied prefixes
+    rows = np.ascontiguousarray(codes).view(np.dtype((np.void, 32))).ravel()
+    _, expected = np.unique(rows, return_index=True)
+    assert first_occurrences(codes).tolist() == sorted(expected.tolist())

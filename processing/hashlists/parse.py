@@ -328,6 +328,31 @@ def _parse_vpdq_tool(lines: list[str], builder: _Builder, video_name: str) -> No
         builder.add_checked("vpdq", _frames_digest(frames), first or 1, video_name, None, None, None, frames)
 
 
+def first_occurrences(codes: np.ndarray) -> np.ndarray:
+    """Indexes of the first occurrence of each distinct row, in file order.
+
+    Sorting on the first 8 bytes and comparing whole rows only where those tie is several times
+    faster than `np.unique` on whole rows (10M PDQ hashes: seconds instead of ~10 s).
+    """
+    n = len(codes)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    head = np.ascontiguousarray(codes[:, :8]).view(">u8").ravel()
+    order = np.argsort(head, kind="stable")
+    sorted_head = head[order]
+    tie = np.zeros(n, dtype=bool)
+    same = sorted_head[1:] == sorted_head[:-1]
+    tie[1:] |= same
+    tie[:-1] |= same
+    keep = order[~tie]
+    if tie.any():
+        tied = np.sort(order[tie])  # file order, so np.unique's first index is the first occurrence
+        rows = np.ascontiguousarray(codes[tied]).view(np.dtype((np.void, codes.shape[1]))).ravel()
+        _, first = np.unique(rows, return_index=True)
+        keep = np.concatenate([keep, tied[first]])
+    return np.sort(keep)
+
+
 def _fast_fixed_width(data: bytes, fmt: str, signal: str | None, category: str | None,
                       now: dt.datetime) -> ParsedList | None:
     """Vectorised path for the common big file: every line `<hex>` or `<type> <hex>`, same width.
@@ -371,9 +396,7 @@ def _fast_fixed_width(data: bytes, fmt: str, signal: str | None, category: str |
     except ValueError:
         return None
     n = len(codes)
-    keys = np.ascontiguousarray(codes).view(np.dtype((np.void, codes.shape[1]))).ravel()
-    _, first_index = np.unique(keys, return_index=True)
-    first_index.sort()
+    first_index = first_occurrences(codes)
     codes = codes[first_index]
     table = pa.table({
         "signal_type": pa.DictionaryArray.from_arrays(np.zeros(len(codes), np.int8), [signal_name]).cast(pa.string()),
