@@ -53,6 +53,21 @@ class ImportSettings:
 
 
 @dataclass(frozen=True)
+class HashlistSettings:
+    """Where the `chanwatch_hashlists` DAG looks for list files, and the category they get by default."""
+
+    inbox: str = "var/hashlists"
+    default_category: str = "known-material"
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    """Schedules of the DAGs (read when the DAG files are parsed)."""
+
+    collect_every_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     storage_root: str
     allowlist: tuple[AllowlistEntry, ...]
@@ -60,6 +75,8 @@ class Settings:
     hashing: DecodeLimits = field(default_factory=DecodeLimits)
     matching: MatchRules = field(default_factory=MatchRules)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    hashlists: HashlistSettings = field(default_factory=HashlistSettings)
+    airflow: AirflowSettings = field(default_factory=AirflowSettings)
     config_path: Path | None = None
 
     def channel_by_id(self, channel_id: int) -> AllowlistEntry | None:
@@ -185,6 +202,24 @@ def _parse_numbers(section: str, defaults: Any, table: Any, source: Path | None,
     return type(defaults)(**values)
 
 
+def _parse_strings(section: str, defaults: Any, table: Any, source: Path | None, loc: _Locator,
+                   env: Mapping[str, str]) -> Any:
+    """A table of non-empty string settings; CHANWATCH_<SECTION>_<KEY> overrides each key."""
+    if not isinstance(table, Mapping):
+        raise BadInputError(f"{_where(source, loc.line_of(None, section))}: key '{section}' must be a table")
+    values: dict[str, str] = {}
+    for key in table:
+        if not hasattr(defaults, key):
+            raise BadInputError(f"{_where(source, loc.line_of(section, key))}: key '{section}.{key}': unknown key")
+    for key, default in vars(defaults).items():
+        value = env.get(f"CHANWATCH_{section.upper()}_{key.upper()}", table.get(key, default))
+        if not isinstance(value, str) or not value.strip():
+            where = _where(source, loc.line_of(section, key)) if key in table else "environment"
+            raise BadInputError(f"{where}: key '{section}.{key}' must be a non-empty string")
+        values[key] = value
+    return type(defaults)(**values)
+
+
 def load_settings(config: Path | str | None = None, storage: str | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Load settings: file, then `CHANWATCH_*` environment, then explicit CLI options."""
@@ -208,7 +243,7 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         data = {"storage": {"root": DEFAULT_STORAGE_ROOT}, "channels": [DEMO_ALLOWLIST_ENTRY]}
 
     loc = _Locator(text)
-    known = {"storage", "channels", "import", "hashing", "matching", "telegram"}
+    known = {"storage", "channels", "import", "hashing", "matching", "telegram", "hashlists", "airflow"}
     for key in data:
         if key not in known:
             raise BadInputError(f"{_where(source, loc.line_of(key, None) or loc.line_of(None, key))}: "
@@ -232,6 +267,8 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
                                                     "dhash_max_distance", "flat_index_max_entries"}))
     telegram = _parse_numbers("telegram", TelegramSettings(), data.get("telegram", {}), source, loc, env,
                               allow_zero=frozenset({"rescan_days", "flood_sleep_threshold"}))
+    airflow = _parse_numbers("airflow", AirflowSettings(), data.get("airflow", {}), source, loc, env)
+    hashlists = _parse_strings("hashlists", HashlistSettings(), data.get("hashlists", {}), source, loc, env)
 
     root = env.get("CHANWATCH_STORAGE_ROOT", root)
     if "CHANWATCH_IMPORT_MAX_MEDIA_BYTES" in env:
@@ -246,5 +283,7 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         hashing=hashing,
         matching=matching,
         telegram=telegram,
+        hashlists=hashlists,
+        airflow=airflow,
         config_path=source,
     )

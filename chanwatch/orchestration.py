@@ -1,0 +1,129 @@
+"""What the Airflow tasks call: the same step functions as the CLI, wrapped for a scheduler.
+
+The DAG files in `dags/` stay thin (schedule, mapping, pools, retries) and call these. Everything
+heavy (Telethon, pyarrow, the hashing stack) is imported inside the functions, so parsing a DAG
+file stays fast. Counts are logged per step as `key=value` lines, and returned (to XCom) for the UI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import os
+from typing import Any
+
+from airflow.sdk import RetryDecision, RetryPolicy
+
+from chanwatch.settings import Settings, load_settings
+from processing.errors import RunFailedError
+
+log = logging.getLogger("chanwatch.orchestration")
+TELEGRAM_CONNECTION = "telegram_default"
+# "module:callable" building the Telegram client from (credentials or None, TelegramSettings): how the
+# demo Airflow and the tests put the fake Telegram in place without touching the DAGs.
+CLIENT_FACTORY_ENV = "CHANWATCH_TELEGRAM_CLIENT_FACTORY"
+
+
+class FloodWaitPending(RunFailedError):
+    """A channel hit a FloodWait longer than Telethon sleeps through: retry after `seconds`."""
+
+    def __init__(self, channel: str, seconds: int) -> None:
+        super().__init__(f"@{channel}: Telegram asked to wait {seconds} s (FloodWait); progress is committed")
+        self.channel, self.seconds = channel, seconds
+
+
+class FloodWaitRetryPolicy(RetryPolicy):
+    """Retry a FloodWait after exactly as long as Telegram asked (plus a small margin), not a fixed delay."""
+
+    margin_s = 5
+
+    def evaluate(self, exception: BaseException, try_number: int, max_tries: int,
+                 context: Any = None) -> RetryDecision:
+        if isinstance(exception, FloodWaitPending):
+            return RetryDecision.retry(delay=dt.timedelta(seconds=exception.seconds + self.margin_s),
+                                       reason=f"FloodWait: retry after {exception.seconds} s")
+        return RetryDecision.default()
+
+    def serialize(self) -> dict[str, Any]:
+        return {"__type": "FloodWaitRetryPolicy", "margin_s": self.margin_s}
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> FloodWaitRetryPolicy:
+        return cls()
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def allowlisted_channels() -> list[str]:
+    """One mapped collect task per allowlisted channel."""
+    channels = [entry.username for entry in settings().allowlist]
+    log.info("event=collect.plan channels=%d", len(channels))
+    return channels
+
+
+def _telegram_client(current: Settings) -> Any:
+    factory_path = os.environ.get(CLIENT_FACTORY_ENV)
+    if factory_path:
+        module, _, name = factory_path.partition(":")
+        return getattr(importlib.import_module(module), name)(None, current.telegram)
+    from collectors.telegram.client import client_factory
+
+    return client_factory(telegram_credentials(), current.telegram)
+
+
+def telegram_credentials() -> Any:
+    """The `telegram_default` connection (login: api_id, password: api_hash, extra: {"session": ...}),
+    else the CHANWATCH_TELEGRAM_* environment variables."""
+    from collectors.telegram.credentials import TelegramCredentials, credentials_from_env
+
+    try:
+        from airflow.sdk import Connection
+
+        conn = Connection.get(TELEGRAM_CONNECTION)
+    except Exception:  # not inside a task, or no such connection: the environment is the other documented form
+        return credentials_from_env()
+    session = (conn.extra_dejson or {}).get("session")
+    if not (conn.login and conn.password and session):
+        return credentials_from_env()
+    return TelegramCredentials(int(conn.login), conn.password, session)
+
+
+def collect_channel(username: str) -> dict[str, Any]:
+    """Collect one channel; a long FloodWait becomes FloodWaitPending so the retry policy waits it out."""
+    from chanwatch.steps.collect import collect
+
+    current = settings()
+    result = collect(current, _telegram_client(current), only=[username])
+    outcome = result.channels[0]
+    summary = {"channel": username, "status": outcome.status, "reason": outcome.reason,
+               "flood_wait_s": outcome.flood_wait_s, **dict(outcome.counts)}
+    log.info("event=collect.task %s", " ".join(f"{k}={v}" for k, v in summary.items() if v is not None))
+    if outcome.status == "flood_wait":
+        raise FloodWaitPending(username, outcome.flood_wait_s or 0)
+    if outcome.status == "error":
+        raise RunFailedError(f"@{username}: {outcome.reason}")
+    return summary
+
+
+def match_new() -> dict[str, Any]:
+    """Match what is not matched yet (media is hashed as it is collected or imported)."""
+    from chanwatch.steps.match import run_match
+
+    result = run_match(settings())
+    log.info("event=match.task %s", " ".join(f"{k}={v}" for k, v in result.counts.items()))
+    return {**result.counts, "seconds": round(result.seconds, 2)}
+
+
+def import_hashlist_inbox() -> dict[str, Any]:
+    """Import every list file in the inbox that is not already an imported version of its list."""
+    from chanwatch.steps.hashlist_inbox import import_inbox
+
+    return import_inbox(settings())
+
+
+def not_built_yet(step: str, issue: str) -> dict[str, Any]:
+    log.info("event=%s.skipped reason=%r", step, f"this step arrives with the {issue} issue")
+    return {"step": step, "status": "not built yet"}

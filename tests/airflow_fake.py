@@ -1,0 +1,31 @@
+"""The fake Telegram as a client factory that configuration can name (CHANWATCH_TELEGRAM_CLIENT_FACTORY).
+
+`make airflow` and the Airflow tests use it so a whole DAG run works without Telegram credentials.
+CHANWATCH_FAKE_FLOOD=<username>:<seconds>:<marker file> makes resolving that channel raise one
+FloodWait; the marker file makes it happen once across task processes (the retry then succeeds).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from telethon import errors
+
+from tests.telegram_fake import FakeTelegramClient, demo_world
+
+
+class _FloodOnceClient(FakeTelegramClient):
+    async def get_entity(self, entity: Any) -> Any:
+        flood = os.environ.get("CHANWATCH_FAKE_FLOOD")
+        if flood and isinstance(entity, str):
+            username, seconds, marker = flood.split(":", 2)
+            if entity.lstrip("@").lower() == username.lower() and not Path(marker).exists():
+                Path(marker).write_text("flooded once\n")
+                raise errors.FloodWaitError(request=None, capture=int(seconds))
+        return await super().get_entity(entity)
+
+
+def client_factory(credentials: Any, settings: Any) -> FakeTelegramClient:
+    return _FloodOnceClient(demo_world())
