@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint docs bench clean
+.PHONY: venv demo test lint docs bench clean airflow-init airflow
 
 venv: $(STAMP)
 
@@ -30,6 +30,24 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_import.py
+
+# Local Airflow on SQLite (loopback only), with the demo configuration: the fake Telegram, no credentials.
+AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW_CONFIG=$(CURDIR)/airflow.cfg \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__EXECUTOR=LocalExecutor \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(CURDIR)/var/airflow/airflow.db \
+	PATH=$(CURDIR)/$(BIN):$$PATH PYTHONPATH=$(CURDIR) \
+	CHANWATCH_CONFIG=$${CHANWATCH_CONFIG:-$(CURDIR)/airflow/chanwatch.demo.toml} \
+	CHANWATCH_TELEGRAM_CLIENT_FACTORY=$${CHANWATCH_TELEGRAM_CLIENT_FACTORY-tests.airflow_fake:client_factory} \
+	CHANWATCH_FAKE_FLOOD=$${CHANWATCH_FAKE_FLOOD-fake_source_demo:20:$(CURDIR)/var/airflow/demo-flood.marker}
+
+airflow-init: $(STAMP)
+	mkdir -p var/airflow
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate
+	$(AIRFLOW_ENV) $(BIN)/airflow pools import airflow/pools.json
+
+airflow: airflow-init
+	$(AIRFLOW_ENV) bash airflow/run-local.sh
 
 clean:
 	rm -rf var/demo var/data
