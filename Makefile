@@ -37,17 +37,17 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW_CONFIG=$(CURDIR)/airfl
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__EXECUTOR=LocalExecutor \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(CURDIR)/var/airflow/airflow.db \
 	PATH=$(CURDIR)/$(BIN):$$PATH PYTHONPATH=$(CURDIR) \
-	CHANWATCH_CONFIG=$${CHANWATCH_CONFIG:-$(CURDIR)/airflow/chanwatch.demo.toml} \
+	CHANWATCH_CONFIG=$${CHANWATCH_CONFIG:-$(CURDIR)/ops/chanwatch.demo.toml} \
 	CHANWATCH_TELEGRAM_CLIENT_FACTORY=$${CHANWATCH_TELEGRAM_CLIENT_FACTORY-tests.airflow_fake:client_factory} \
 	CHANWATCH_FAKE_FLOOD=$${CHANWATCH_FAKE_FLOOD-fake_source_demo:20:$(CURDIR)/var/airflow/demo-flood.marker}
 
 airflow-init: $(STAMP)
 	mkdir -p var/airflow
 	$(AIRFLOW_ENV) $(BIN)/airflow db migrate
-	$(AIRFLOW_ENV) $(BIN)/airflow pools import airflow/pools.json
+	$(AIRFLOW_ENV) $(BIN)/airflow pools import ops/pools.json
 
 airflow: airflow-init
-	$(AIRFLOW_ENV) bash airflow/run-local.sh
+	$(AIRFLOW_ENV) bash ops/run-airflow.sh
 
 clean:
 	rm -rf var/demo var/data

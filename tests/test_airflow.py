@@ -53,7 +53,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
     (root / "airflow").mkdir()
     (root / "chanwatch.toml").write_text(CONFIG.format(root=root))
     env = airflow_env(root)
-    for command in (["airflow", "db", "migrate"], ["airflow", "pools", "import", str(REPO / "airflow/pools.json")]):
+    for command in (["airflow", "db", "migrate"], ["airflow", "pools", "import", str(REPO / "ops/pools.json")]):
         done = subprocess.run([str(BIN / command[0]), *command[1:]], env=env, capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]

@@ -74,11 +74,11 @@ def test_a_real_airflow_runs_chanwatch_collect_triggered_over_rest(tmp_path: Pat
     port = free_port()
     env = {**airflow_env(tmp_path), "AIRFLOW_CONFIG": str(REPO / "airflow.cfg"),
            "CHANWATCH_AIRFLOW_PORT": str(port)}
-    for command in (["db", "migrate"], ["pools", "import", str(REPO / "airflow/pools.json")]):
+    for command in (["db", "migrate"], ["pools", "import", str(REPO / "ops/pools.json")]):
         subprocess.run([str(BIN / "airflow"), *command], env=env, check=True, capture_output=True, timeout=300)
     before = listeners()
     log = open(tmp_path / "airflow.log", "wb")  # noqa: SIM115  (kept open for the processes' lifetime)
-    server = subprocess.Popen(["bash", str(REPO / "airflow/run-local.sh")], env=env, cwd=tmp_path, stdout=log,
+    server = subprocess.Popen(["bash", str(REPO / "ops/run-airflow.sh")], env=env, cwd=tmp_path, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
