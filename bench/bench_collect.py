@@ -162,8 +162,8 @@ def main() -> None:
               + ("PASS" if args.media_every or args.messages / own_s >= 10_000 else "FAIL") + "."]
     print("\n".join(lines))
     if args.markdown:
-        title = "Live collection throughput" + (" (with media)" if args.media_every else "")
-        replace_section(args.markdown, title, "\n".join(lines))
+        title = "## Live collection throughput" + (" (with media)" if args.media_every else "")
+        replace_section(args.markdown, title, title + "\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
