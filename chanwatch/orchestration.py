@@ -67,8 +67,14 @@ def allowlisted_channels() -> list[str]:
 def _telegram_client(current: Settings) -> Any:
     factory_path = os.environ.get(CLIENT_FACTORY_ENV)
     if factory_path:
+        from processing.errors import BadInputError
+
+        try:
+            credentials = telegram_credentials()
+        except BadInputError:  # the demo's fake Telegram needs none
+            credentials = None
         module, _, name = factory_path.partition(":")
-        return getattr(importlib.import_module(module), name)(None, current.telegram)
+        return getattr(importlib.import_module(module), name)(credentials, current.telegram)
     from collectors.telegram.client import client_factory
 
     return client_factory(telegram_credentials(), current.telegram)

@@ -28,4 +28,8 @@ class _FloodOnceClient(FakeTelegramClient):
 
 
 def client_factory(credentials: Any, settings: Any) -> FakeTelegramClient:
+    """CHANWATCH_FAKE_EXPECT_API_ID makes the tests check that the credentials reached the task."""
+    expected = os.environ.get("CHANWATCH_FAKE_EXPECT_API_ID")
+    if expected and (credentials is None or credentials.api_id != int(expected)):
+        raise AssertionError("the telegram_default connection did not reach the collect task")
     return _FloodOnceClient(demo_world())

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.test_airflow import BIN, CONFIG, airflow_env, table
+from tests.test_collect_cli import API_HASH, SESSION
 
 pytestmark = pytest.mark.slow
 
@@ -72,8 +73,10 @@ def test_a_real_airflow_runs_chanwatch_collect_triggered_over_rest(tmp_path: Pat
     (tmp_path / "airflow").mkdir()
     (tmp_path / "chanwatch.toml").write_text(CONFIG.format(root=tmp_path))
     port = free_port()
+    connection = {"conn_type": "generic", "login": "7654321", "password": API_HASH, "extra": {"session": SESSION}}
     env = {**airflow_env(tmp_path), "AIRFLOW_CONFIG": str(REPO / "airflow.cfg"),
-           "CHANWATCH_AIRFLOW_PORT": str(port)}
+           "CHANWATCH_AIRFLOW_PORT": str(port), "AIRFLOW_CONN_TELEGRAM_DEFAULT": json.dumps(connection),
+           "CHANWATCH_FAKE_EXPECT_API_ID": "7654321"}
     for command in (["db", "migrate"], ["pools", "import", str(REPO / "ops/pools.json")]):
         subprocess.run([str(BIN / "airflow"), *command], env=env, check=True, capture_output=True, timeout=300)
     before = listeners()
@@ -99,6 +102,13 @@ def test_a_real_airflow_runs_chanwatch_collect_triggered_over_rest(tmp_path: Pat
         messages = table(tmp_path, "messages")
         assert {r["channel_id"] for r in messages} == {1888000001, 1888000004}
         assert len(messages) == 41
+        logs = [p for p in (tmp_path / "airflow").rglob("*") if p.is_file() and "/logs/" in str(p)]
+        task_logs = "".join(p.read_text(errors="replace") for p in logs)
+        assert "event=collect.task" in task_logs and "messages_new=40" in task_logs  # counts per step
+        for path in [*tmp_path.rglob("*")]:
+            if path.is_file() and path.suffix != ".db":  # the metadata DB holds the connection, as designed
+                text = path.read_bytes()
+                assert API_HASH.encode() not in text and SESSION.encode() not in text, path
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
