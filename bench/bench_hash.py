@@ -31,7 +31,6 @@ import re
 import shlex
 import statistics
 import struct
-import subprocess
 import sys
 import time
 import zlib
@@ -51,7 +50,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: processing/ is a top-level package
 sys.path.insert(0, str(BENCH_DIR))
 
-from common import TreeSampler, cpu_model, replace_section  # noqa: E402
+from common import cpu_model, launch_measured, replace_section  # noqa: E402
 from naive_hash import naive_hashes  # noqa: E402
 
 from processing.hashing import hash_media  # noqa: E402
@@ -293,51 +292,17 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _clean_env() -> dict[str, str]:
-    """No CHANWATCH_* overrides: the bench measures the default limits."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("CHANWATCH_")}
 
-
-# Linux carries the parent's peak RSS into a forked child's ru_maxrss, even across exec, and this
-# bench grows large (it generates media and hashes in-process). A fresh, small launcher process forks
-# and execs the command instead, so wait4's ru_maxrss is the command's own; it also times the command.
-LAUNCHER = """
-import os, sys, time
-result, cmd = sys.argv[1], sys.argv[2:]
-started = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execvp(cmd[0], cmd)
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - started
-code = os.waitstatus_to_exitcode(status)
-with open(result, "w") as fh:
-    fh.write(f"{wall} {usage.ru_maxrss} {code}")
-sys.exit(code if 0 <= code < 256 else 1)
-"""
 
 
 def measure(name: str, cmd: list[str], workdir: Path) -> RunResult:
     """Run `cmd` in `workdir` (no chanwatch.toml there) to completion, timing it and its peak memory."""
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
-    out_log, err_log, result = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log", logs / f"{name}.wait4"
-    result.unlink(missing_ok=True)
-    with out_log.open("wb") as out, err_log.open("wb") as err:
-        launcher = subprocess.Popen([sys.executable, "-I", "-S", "-c", LAUNCHER, str(result), *cmd], stdout=out,
-                                    stderr=err, stdin=subprocess.DEVNULL, cwd=workdir, env=_clean_env())
-        sampler = TreeSampler(launcher.pid, include_root=False)
-        sampler.start()
-        launcher.wait()
-        sampler.stop.set()
-        sampler.join()
-    fallback = f"nan 0 {launcher.returncode}"  # the launcher itself failed
-    wall, maxrss_kb, code = (result.read_text() if result.exists() else fallback).split()
+    out_log, err_log = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log"
+    run = launch_measured(cmd, workdir, out_log, err_log)
     lines = [json.loads(line) for line in out_log.read_text().splitlines() if line.startswith("{")]
-    return RunResult(name, float(wall), int(maxrss_kb) * 1024, sampler.peak, int(code), lines,
+    return RunResult(name, run.wall_s, run.maxrss_bytes, run.sampled_bytes, run.returncode, lines,
                      err_log.read_text(errors="replace"))
 
 

@@ -57,7 +57,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: processing/ and storage/ are top-level packages
 sys.path.insert(0, str(BENCH_DIR))
 
-from common import TreeSampler, cpu_model, replace_section  # noqa: E402
+from common import cpu_model, launch_measured, replace_section  # noqa: E402
 from gen_hashlists import (  # noqa: E402
     MediaLayout,
     MediaPlan,
@@ -92,27 +92,6 @@ MB = 1_000_000
 
 # --- measuring processes ------------------------------------------------------------------------
 
-# Linux carries a parent's peak RSS into a forked child's ru_maxrss, even across exec, and this bench
-# process grows large. A fresh, small launcher forks and execs the command instead, so wait4's
-# ru_maxrss is the command's own; it also times the command (as bench/bench_hash.py does).
-LAUNCHER = """
-import os, sys, time
-result, cmd = sys.argv[1], sys.argv[2:]
-started = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execvp(cmd[0], cmd)
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - started
-code = os.waitstatus_to_exitcode(status)
-with open(result, "w") as fh:
-    fh.write(f"{wall} {usage.ru_maxrss} {code}")
-sys.exit(code if 0 <= code < 256 else 1)
-"""
-
 
 @dataclass
 class RunResult:
@@ -139,27 +118,15 @@ class RunResult:
         return f"{self.name} exited {self.returncode}: {tail[0]}"
 
 
-def _clean_env() -> dict[str, str]:
-    """No CHANWATCH_* overrides: the bench measures the defaults."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("CHANWATCH_")}
-
 
 def measure(name: str, cmd: list[str], workdir: Path) -> RunResult:
     """Run `cmd` in `workdir` (no chanwatch.toml there) to completion, timing it and its peak memory."""
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
-    out_log, err_log, result = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log", logs / f"{name}.wait4"
+    out_log, err_log = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log"
     print(f"  [{name}] {shlex.join(cmd)}", flush=True)
-    with out_log.open("wb") as out, err_log.open("wb") as err:
-        launcher = subprocess.Popen([sys.executable, "-I", "-S", "-c", LAUNCHER, str(result), *cmd], stdout=out,
-                                    stderr=err, stdin=subprocess.DEVNULL, cwd=workdir, env=_clean_env())
-        sampler = TreeSampler(launcher.pid, include_root=False)
-        sampler.start()
-        launcher.wait()
-        sampler.stop.set()
-        sampler.join()
-    wall, maxrss_kb, code = (result.read_text() if result.exists() else f"nan 0 {launcher.returncode}").split()
-    run = RunResult(name, float(wall), int(maxrss_kb) * 1024, sampler.peak, int(code),
+    done = launch_measured(cmd, workdir, out_log, err_log)
+    run = RunResult(name, done.wall_s, done.maxrss_bytes, done.sampled_bytes, done.returncode,
                     out_log.read_text(errors="replace"), err_log.read_text(errors="replace"))
     print(f"  [{name}] {run.wall_s:.2f} s, peak {run.peak_mb:.0f} MB" + ("" if run.ok else f", exit {run.returncode}"),
           flush=True)

@@ -6,12 +6,36 @@ import contextlib
 import os
 import platform
 import re
+import subprocess
+import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 SAMPLE_SECONDS = 0.05
+
+# Linux carries a parent's peak RSS into a forked child's ru_maxrss, even across exec, and the benches
+# grow large. A fresh, small launcher forks and execs the command instead, so wait4's ru_maxrss is the
+# command's own; it also times the command.
+LAUNCHER = """
+import os, sys, time
+result, cmd = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+code = os.waitstatus_to_exitcode(status)
+with open(result, "w") as fh:
+    fh.write(f"{wall} {usage.ru_maxrss} {code}")
+sys.exit(code if 0 <= code < 256 else 1)
+"""
 
 
 def cpu_model() -> str:
@@ -69,3 +93,35 @@ def replace_section(path: Path, title: str, section: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(new.encode("utf-8"))
     os.replace(tmp, path)
+
+
+def clean_env() -> dict[str, str]:
+    """No CHANWATCH_* overrides: the benches measure the defaults."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CHANWATCH_")}
+
+
+@dataclass(frozen=True)
+class Launched:
+    """What one measured process did; its stdout and stderr are in the log files given."""
+
+    wall_s: float
+    maxrss_bytes: int  # ru_maxrss from wait4, in the launcher
+    sampled_bytes: int  # peak summed RSS of the process tree, sampled every 50 ms
+    returncode: int
+
+
+def launch_measured(cmd: list[str], workdir: Path, out_log: Path, err_log: Path) -> Launched:
+    """Run `cmd` in `workdir` with a clean environment, through the launcher, sampling its tree's RSS."""
+    result = out_log.with_suffix(".wait4")
+    result.unlink(missing_ok=True)
+    with out_log.open("wb") as out, err_log.open("wb") as err:
+        launcher = subprocess.Popen([sys.executable, "-I", "-S", "-c", LAUNCHER, str(result), *cmd], stdout=out,
+                                    stderr=err, stdin=subprocess.DEVNULL, cwd=workdir, env=clean_env())
+        sampler = TreeSampler(launcher.pid, include_root=False)
+        sampler.start()
+        launcher.wait()
+        sampler.stop.set()
+        sampler.join()
+    fallback = f"nan 0 {launcher.returncode}"  # the launcher itself failed
+    wall, maxrss_kb, code = (result.read_text() if result.exists() else fallback).split()
+    return Launched(float(wall), int(maxrss_kb) * 1024, sampler.peak, int(code))
