@@ -50,7 +50,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: processing/ is a top-level package
 sys.path.insert(0, str(BENCH_DIR))
 
-from common import cpu_model, launch_measured, replace_section  # noqa: E402
+from common import Launched, cpu_model, launch_measured, replace_section  # noqa: E402
 from naive_hash import naive_hashes  # noqa: E402
 
 from processing.hashing import hash_media  # noqa: E402
@@ -262,25 +262,13 @@ def ensure_large_image(workdir: Path, seed: int, w: int, h: int, fmt: str) -> Pa
 # --- measuring processes ------------------------------------------------------------------------
 
 
-@dataclass
-class RunResult:
+@dataclass(frozen=True)
+class RunResult(Launched):
     """One measured process run; `lines` are its JSON output lines."""
 
     name: str
-    wall_s: float
-    maxrss_bytes: int  # ru_maxrss from wait4
-    sampled_bytes: int  # peak summed RSS of the process tree
-    returncode: int
     lines: list[dict[str, Any]]
     stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def peak_mb(self) -> float:
-        return max(self.maxrss_bytes, self.sampled_bytes) / MB
 
 
 def code_fingerprint() -> str:
@@ -302,8 +290,7 @@ def measure(name: str, cmd: list[str], workdir: Path) -> RunResult:
     out_log, err_log = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log"
     run = launch_measured(cmd, workdir, out_log, err_log)
     lines = [json.loads(line) for line in out_log.read_text().splitlines() if line.startswith("{")]
-    return RunResult(name, run.wall_s, run.maxrss_bytes, run.sampled_bytes, run.returncode, lines,
-                     err_log.read_text(errors="replace"))
+    return RunResult(**vars(run), name=name, lines=lines, stderr=err_log.read_text(errors="replace"))
 
 
 @dataclass

@@ -57,7 +57,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: processing/ and storage/ are top-level packages
 sys.path.insert(0, str(BENCH_DIR))
 
-from common import cpu_model, launch_measured, replace_section  # noqa: E402
+from common import Launched, cpu_model, launch_measured, replace_section  # noqa: E402
 from gen_hashlists import (  # noqa: E402
     MediaLayout,
     MediaPlan,
@@ -93,25 +93,13 @@ MB = 1_000_000
 # --- measuring processes ------------------------------------------------------------------------
 
 
-@dataclass
-class RunResult:
+@dataclass(frozen=True)
+class RunResult(Launched):
     """One measured process run."""
 
     name: str
-    wall_s: float
-    maxrss_bytes: int  # ru_maxrss from wait4, in the launcher
-    sampled_bytes: int  # peak summed RSS of the process tree, sampled every 50 ms
-    returncode: int
     stdout: str
     stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def peak_mb(self) -> float:
-        return max(self.maxrss_bytes, self.sampled_bytes) / MB
 
     def failure(self) -> str:
         tail = self.stderr.strip().splitlines()[-1:] or ["no stderr"]
@@ -126,8 +114,8 @@ def measure(name: str, cmd: list[str], workdir: Path) -> RunResult:
     out_log, err_log = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log"
     print(f"  [{name}] {shlex.join(cmd)}", flush=True)
     done = launch_measured(cmd, workdir, out_log, err_log)
-    run = RunResult(name, done.wall_s, done.maxrss_bytes, done.sampled_bytes, done.returncode,
-                    out_log.read_text(errors="replace"), err_log.read_text(errors="replace"))
+    run = RunResult(**vars(done), name=name, stdout=out_log.read_text(errors="replace"),
+                    stderr=err_log.read_text(errors="replace"))
     print(f"  [{name}] {run.wall_s:.2f} s, peak {run.peak_mb:.0f} MB" + ("" if run.ok else f", exit {run.returncode}"),
           flush=True)
     return run

@@ -109,6 +109,15 @@ class Launched:
     sampled_bytes: int  # peak summed RSS of the process tree, sampled every 50 ms
     returncode: int
 
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def peak_mb(self) -> float:
+        """Peak memory in MB (10^6 bytes): the larger of wait4's figure and the sampled tree."""
+        return max(self.maxrss_bytes, self.sampled_bytes) / 1_000_000
+
 
 def launch_measured(cmd: list[str], workdir: Path, out_log: Path, err_log: Path) -> Launched:
     """Run `cmd` in `workdir` with a clean environment, through the launcher, sampling its tree's RSS."""
