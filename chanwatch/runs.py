@@ -6,6 +6,10 @@ import datetime as dt
 import secrets
 
 
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def now_micros() -> int:
     """Now, UTC, in microseconds: how the datasets' timestamp columns are filled."""
     return int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000)

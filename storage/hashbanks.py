@@ -10,7 +10,6 @@ milliseconds, and nothing is rebuilt at lookup time.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import shutil
 from dataclasses import dataclass
@@ -139,7 +138,3 @@ def _from_arrays(kind: str, arrays: dict[str, np.ndarray]) -> BinaryIndex | Exac
     if kind == "vpdq":
         return VpdqIndex.from_arrays(arrays)
     return load_index(kind, arrays)
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

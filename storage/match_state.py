@@ -42,8 +42,7 @@ def hashed_media(store: Store) -> pa.Table:
         else:
             sql = f"SELECT {columns}, NULL::VARCHAR AS message_url FROM {media_sql} m "
             params = {"media": [str(p) for p in media]}
-        sql += "WHERE m.status = 'hashed' AND m.sha256 IS NOT NULL ORDER BY ALL"
-        sql = sql.replace("ORDER BY ALL", "ORDER BY m.channel_id, m.message_id, m.media_index")
+        sql += "WHERE m.status = 'hashed' AND m.sha256 IS NOT NULL ORDER BY m.channel_id, m.message_id, m.media_index"
         return con.sql(sql, params=params).to_arrow_table()
     finally:
         con.close()

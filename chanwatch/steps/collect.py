@@ -24,7 +24,7 @@ from telethon import TelegramClient, errors
 from chanwatch.runs import new_run_id
 from chanwatch.settings import AllowlistEntry, Settings
 from collectors.telegram.pacing import RateBudget
-from collectors.telegram.reader import CHANNEL_ERRORS, ChannelReader
+from collectors.telegram.reader import ChannelReader
 from processing.errors import BadInputError
 from processing.hashing import hash_media
 from processing.telegram_records import channel_row, media_ref, message_row, public_username, refusal_reason
@@ -162,7 +162,7 @@ class Collector:
                 self._commit(outcome.channel_id, state, pending, outcome)
         except PERMANENT as exc:
             outcome.status, outcome.reason = "failed", f"{type(exc).__name__}: {exc}"
-        except (*CHANNEL_ERRORS, OSError) as exc:
+        except (errors.RPCError, OSError) as exc:  # transient: timeouts, connection loss, other RPC errors
             outcome.status, outcome.reason = "error", f"{type(exc).__name__}: {exc}"
             if state is not None:
                 self._commit(outcome.channel_id, state, pending, outcome)

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from chanwatch.runs import new_run_id
+from chanwatch.runs import new_run_id, now_utc
 from chanwatch.settings import Settings
 from processing.errors import BadInputError
 from processing.hashlists.parse import ParsedList, merge_parsed, parse_hash_list
@@ -26,7 +26,7 @@ from processing.matching.exact_index import ExactIndex
 from processing.matching.signals import SIGNALS
 from processing.matching.vpdq_index import VpdqIndex
 from storage.checkpoints import write_run_report
-from storage.hashbanks import LOOKUP_COLUMNS, HashBanks, check_list_name, now_utc
+from storage.hashbanks import LOOKUP_COLUMNS, HashBanks, check_list_name
 from storage.schemas import HASHLISTS
 from storage.store import Store
 
@@ -137,11 +137,9 @@ def _entries_table(parsed: ParsedList, name: str, version: int) -> pa.Table:
     for signal in sorted(parsed.signals):
         table = parsed.signals[signal].table
         n = table.num_rows
-        table = table.append_column("list_name", pa.array([name] * n, pa.string()) if n < 1_000_000
-                                    else pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int8()),
-                                                                        [name]).cast(pa.string()))
-        table = table.append_column("list_version", pa.nulls(n, pa.int32()).fill_null(version))
-        table = table.append_column("enabled", pa.nulls(n, pa.bool_()).fill_null(True))
+        table = table.append_column("list_name", pa.repeat(pa.scalar(name, pa.string()), n))
+        table = table.append_column("list_version", pa.repeat(pa.scalar(version, pa.int32()), n))
+        table = table.append_column("enabled", pa.repeat(pa.scalar(True), n))
         tables.append(table.select(HASHLISTS.schema.names).cast(HASHLISTS.schema))
     return pa.concat_tables(tables) if tables else HASHLISTS.empty_table()
 

@@ -17,11 +17,6 @@ from telethon.tl import functions, types
 from collectors.telegram.pacing import RateBudget
 from processing.telegram_records import MediaRef
 
-# Errors that end one channel's step with a reason; the other channels go on.
-CHANNEL_ERRORS = (errors.ChannelPrivateError, errors.UsernameNotOccupiedError, errors.UsernameInvalidError,
-                  errors.ChannelInvalidError, errors.ChannelBannedError, errors.ChannelPublicGroupNaError,
-                  errors.RPCError, TimeoutError, ConnectionError, ValueError)
-
 
 class ChannelReader:
     def __init__(self, client: TelegramClient, requests: RateBudget, downloads: RateBudget, page_size: int) -> None:

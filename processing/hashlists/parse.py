@@ -399,17 +399,17 @@ def _fast_fixed_width(data: bytes, fmt: str, signal: str | None, category: str |
     first_index = first_occurrences(codes)
     codes = codes[first_index]
     table = pa.table({
-        "signal_type": pa.DictionaryArray.from_arrays(np.zeros(len(codes), np.int8), [signal_name]).cast(pa.string()),
+        "signal_type": pa.repeat(pa.scalar(signal_name, pa.string()), len(codes)),
         "hash": codes_to_hex_array(codes),
         "entry_id": pa.nulls(len(codes), pa.string()),
-        "category": pa.array([category] * len(codes), pa.string()) if category else pa.nulls(len(codes), pa.string()),
+        "category": pa.repeat(pa.scalar(category, pa.string()), len(codes)),
         "source": pa.nulls(len(codes), pa.string()),
-        "added_at": pa.array(np.full(len(codes), int(now.timestamp() * 1e6), dtype=np.int64),
-                             pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "added_at": pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), len(codes)),
         "line": pa.array(first_index.astype(np.int64) + 1),
         "frames": pa.nulls(len(codes), ENTRY_SCHEMA.field("frames").type),
     }, schema=ENTRY_SCHEMA)
-    return ParsedList("pytx" if prefix else ("md5" if signal_name == "md5" and fmt != "pytx" else "pytx"),
+    detected = "md5" if not prefix and signal_name == "md5" and fmt != "pytx" else "pytx"
+    return ParsedList(detected,
                       {signal_name: SignalEntries(table, codes)}, lines=n, duplicates_folded=n - len(codes))
 
 

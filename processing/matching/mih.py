@@ -41,10 +41,8 @@ def chunk_widths(bits: int, n_codes: int, max_distance: int | None = None) -> li
     low = min(MAX_WIDTH, max(MIN_WIDTH, math.ceil(math.log2(max(n_codes, 2)))))
     best: tuple[float, list[int]] | None = None
     for width in range(low, min(MAX_WIDTH, low + 2) + 1):
-        m = math.ceil(bits / width)
-        base, extra = divmod(bits, m)
-        widths = [base + 1] * extra + [base] * (m - extra)
-        radius = probe_radius(max_distance, m)
+        widths = _split(bits, math.ceil(bits / width))
+        radius = probe_radius(max_distance, len(widths))
         if radius > MAX_RADIUS:
             continue
         probes = sum(len(_flip_masks(w, max(radius, 0))) for w in widths)
@@ -53,10 +51,14 @@ def chunk_widths(bits: int, n_codes: int, max_distance: int | None = None) -> li
         if best is None or cost < best[0]:
             best = (cost, widths)
     if best is None:  # a threshold too wide for any chunking: the widest tables, searched flat by the caller
-        m = math.ceil(bits / MAX_WIDTH)
-        base, extra = divmod(bits, m)
-        return [base + 1] * extra + [base] * (m - extra)
+        return _split(bits, math.ceil(bits / MAX_WIDTH))
     return best[1]
+
+
+def _split(bits: int, chunks: int) -> list[int]:
+    """`bits` cut into `chunks` widths that differ by at most one."""
+    base, extra = divmod(bits, chunks)
+    return [base + 1] * extra + [base] * (chunks - extra)
 
 
 def probe_radius(max_distance: int, n_chunks: int) -> int:
