@@ -1,16 +1,24 @@
-"""Shared fixtures: an isolated storage root and config, and a way to run the real CLI."""
+"""Shared fixtures: an isolated storage root and config, a way to run the real CLI, a real PostgreSQL server
+and a real headless Chromium."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.exports import write_config
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+    from tests.pg_server import PgServer
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "chanwatch.cli"]
@@ -40,3 +48,91 @@ def ws(tmp_path: Path) -> Workspace:
     (tmp_path / "tmp").mkdir()
     storage = tmp_path / "data"
     return Workspace(tmp_path, storage, write_config(tmp_path / "chanwatch.toml", storage))
+
+
+# --- A real PostgreSQL server (tests/pg_server.py) and a real headless Chromium (tests/browser.py).
+# Both fail rather than skip when the machine lacks them: .ci/run installs the Debian packages. Their modules
+# are imported only by these fixtures, so tests that use neither do not load psycopg or Playwright.
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL cluster for the whole session, on a free 127.0.0.1 port."""
+    from tests.pg_server import PgServer, PgUnavailable
+
+    try:
+        server = PgServer()
+    except PgUnavailable as exc:
+        missing = str(exc)
+    else:
+        missing = ""
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: PgServer) -> str:
+    """SQLAlchemy URL `postgresql+psycopg://chanwatch@127.0.0.1:PORT/chanwatch_test` of a session-wide database."""
+    return pg_server.create_database("chanwatch_test")
+
+
+@pytest.fixture
+def pg_database_factory(pg_server: PgServer) -> Iterator[Callable[[], str]]:
+    """Call it to get the URL of a new, empty database; all are dropped when the test ends."""
+    names: list[str] = []
+
+    def make() -> str:
+        url = pg_server.create_database()
+        names.append(url.rsplit("/", 1)[1])
+        return url
+
+    yield make
+    for name in names:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture
+def pg_database(pg_database_factory: Callable[[], str]) -> str:
+    """SQLAlchemy URL of a new, empty database for this test alone (dropped afterwards)."""
+    return pg_database_factory()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Debian Chromium under Playwright (sync API), shared by the session."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import BrowserUnavailable, find_chromium, launch
+
+    try:
+        executable = find_chromium()
+    except BrowserUnavailable as exc:
+        executable = ""
+        missing = str(exc)
+    if not executable:
+        pytest.fail(missing, pytrace=False)
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh browser context; `page.console_errors` lists console errors and uncaught exceptions."""
+    from tests.browser import DEFAULT_TIMEOUT_MS, record_errors
+
+    context = browser.new_context()
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    try:
+        new_page = context.new_page()
+        record_errors(new_page)
+        yield new_page
+    finally:
+        context.close()
