@@ -282,6 +282,93 @@ def collect(
         raise typer.Exit(1)
 
 
+review_app = typer.Typer(no_args_is_help=True, help="The analysts' review app and its database.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("serve")
+def review_serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default (put TLS in front for more).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8700,
+    sync: Annotated[bool, typer.Option(help="Copy new matches into the queue before serving.")] = True,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+) -> None:
+    """Serve the review app (migrates the database; syncs matches first)."""
+    import uvicorn
+
+    from chanwatch.steps.review_db import open_review_db, review_url, sync_review
+    from storage.reviewdb.engine import safe_url
+
+    settings = _settings()
+    engine = open_review_db(settings)
+    if sync:
+        counts = sync_review(settings, engine).counts
+        out.print(f"review sync: {counts['matches_new']} new matches, {counts['items_new']} new items, "
+                  f"{counts['reappearances']} reappearances", highlight=False)
+    out.print(f"review database: {safe_url(review_url(settings))}", highlight=False)
+    out.print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
+    if workers > 1:
+        import os
+
+        os.environ["CHANWATCH_REVIEW_APP_CONFIG"] = str(_Options.config or "")
+        os.environ["CHANWATCH_REVIEW_APP_STORAGE"] = settings.storage_root
+        uvicorn.run("chanwatch.review_asgi:app", host=host, port=port, workers=workers, proxy_headers=True,
+                    log_level="warning")
+        return
+    from review.web import create_app
+
+    uvicorn.run(create_app(engine, settings.review), host=host, port=port, proxy_headers=True, log_level="warning")
+
+
+@review_app.command("add-user")
+def review_add_user_cmd(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option("--role", help="analyst, lead or admin.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first "
+                                                 "line of standard input (for scripts) instead of asking.")]
+    = False,
+) -> None:
+    """Create an account; asks for the password twice (never an argument, never echoed)."""
+    from chanwatch.steps.review_db import open_review_db
+    from review.accounts import add_user
+    from storage.reviewdb.engine import session_factory
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    settings = _settings()
+    with session_factory(open_review_db(settings))() as session:
+        add_user(session, name, role, password, settings.review)
+        session.commit()
+    out.print(f"user {name} added with role {role}", highlight=False)
+
+
+@review_app.command("verify-audit")
+def review_verify_audit_cmd() -> None:
+    """Check the audit log's hash chain; exit 1 and name each broken entry if it was tampered with."""
+    from chanwatch.steps.review_db import verify_audit
+
+    checked, problems = verify_audit(_settings())
+    if problems:
+        for p in problems:
+            err.print(f"audit entry {p.seq}: {p.problem}", highlight=False)
+        err.print(f"audit log: {checked} entries checked, {len(problems)} problems: TAMPERED", highlight=False)
+        raise typer.Exit(1)
+    out.print(f"audit log: {checked} entries checked, chain intact", highlight=False)
+
+
+@review_app.command("sync")
+def review_sync_cmd() -> None:
+    """Copy new matches from the `matches` dataset into the review queue (idempotent)."""
+    from chanwatch.steps.review_db import sync_review
+
+    counts = sync_review(_settings()).counts
+    out.print(f"review sync: {counts['matches_seen']} matches seen, {counts['matches_new']} new, "
+              f"{counts['items_new']} new items, {counts['reappearances']} reappearances", highlight=False)
+
+
 @app.command()
 def demo() -> None:
     """Build the demo channel and run the whole pipeline on it."""

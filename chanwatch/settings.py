@@ -20,6 +20,7 @@ from collectors.telegram.settings import TelegramSettings
 from processing.errors import BadInputError
 from processing.hashing.limits import DecodeLimits
 from processing.matching.rules import MatchRules
+from review.config import ReviewSettings
 
 DEFAULT_CONFIG_PATH = Path("chanwatch.toml")
 DEFAULT_STORAGE_ROOT = "var/data"
@@ -77,6 +78,10 @@ class Settings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     hashlists: HashlistSettings = field(default_factory=HashlistSettings)
     airflow: AirflowSettings = field(default_factory=AirflowSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    # None: a SQLite file under the storage root. A PostgreSQL URL's password belongs in the
+    # environment (CHANWATCH_REVIEW_DATABASE_URL), not in the file.
+    review_database_url: str | None = None
     config_path: Path | None = None
 
     def channel_by_id(self, channel_id: int) -> AllowlistEntry | None:
@@ -243,7 +248,7 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         data = {"storage": {"root": DEFAULT_STORAGE_ROOT}, "channels": [DEMO_ALLOWLIST_ENTRY]}
 
     loc = _Locator(text)
-    known = {"storage", "channels", "import", "hashing", "matching", "telegram", "hashlists", "airflow"}
+    known = {"storage", "channels", "import", "hashing", "matching", "telegram", "hashlists", "airflow", "review"}
     for key in data:
         if key not in known:
             raise BadInputError(f"{_where(source, loc.line_of(key, None) or loc.line_of(None, key))}: "
@@ -269,6 +274,15 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
                               allow_zero=frozenset({"rescan_days", "flood_sleep_threshold"}))
     airflow = _parse_numbers("airflow", AirflowSettings(), data.get("airflow", {}), source, loc, env)
     hashlists = _parse_strings("hashlists", HashlistSettings(), data.get("hashlists", {}), source, loc, env)
+    review_table = data.get("review", {})
+    if not isinstance(review_table, Mapping):
+        raise BadInputError(f"{_where(source, loc.line_of(None, 'review'))}: key 'review' must be a table")
+    review_table = dict(review_table)
+    database_url = env.get("CHANWATCH_REVIEW_DATABASE_URL", review_table.pop("database_url", None))
+    if database_url is not None and (not isinstance(database_url, str) or not database_url.strip()):
+        raise BadInputError(f"{_where(source, loc.line_of('review', 'database_url'))}: key "
+                            "'review.database_url' must be a non-empty string")
+    review = _parse_numbers("review", ReviewSettings(), review_table, source, loc, env)
 
     root = env.get("CHANWATCH_STORAGE_ROOT", root)
     if "CHANWATCH_IMPORT_MAX_MEDIA_BYTES" in env:
@@ -285,5 +299,7 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         telegram=telegram,
         hashlists=hashlists,
         airflow=airflow,
+        review=review,
+        review_database_url=database_url,
         config_path=source,
     )

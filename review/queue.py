@@ -1,0 +1,149 @@
+"""The review queue: filters, sort orders and keyset paging, so page 2,000 costs what page 1 does."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from storage.reviewdb.models import Item, Match
+
+SORTS = ("distance", "oldest", "newest")
+STATUS_FILTERS = ("open", "new", "escalated", "confirmed", "approved", "rejected", "referred", "all")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    status: str = "open"
+    list_name: str = ""
+    category: str = ""
+    channel: str = ""
+    signal_type: str = ""
+    sort: str = "distance"
+
+    def normalised(self) -> QueueFilter:
+        return QueueFilter(status=self.status if self.status in STATUS_FILTERS else "open",
+                           list_name=self.list_name.strip(), category=self.category.strip(),
+                           channel=self.channel.strip().lstrip("@"), signal_type=self.signal_type.strip(),
+                           sort=self.sort if self.sort in SORTS else "distance")
+
+
+@dataclass
+class QueuePage:
+    items: list[Item]
+    total: int
+    next_cursor: str | None
+    facets: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _filtered(f: QueueFilter) -> Select:
+    query = select(Item)
+    if f.status == "open":
+        query = query.where(Item.status.in_(("new", "escalated")))
+    elif f.status != "all":
+        query = query.where(Item.status == f.status)
+    match_conditions = []
+    if f.list_name:
+        match_conditions.append(Match.list_name == f.list_name)
+    if f.category:
+        match_conditions.append(Match.category == f.category)
+    if f.signal_type:
+        match_conditions.append(Match.signal_type == f.signal_type)
+    if match_conditions:
+        query = query.where(exists().where(Match.item_id == Item.id, *match_conditions))
+    if f.channel:
+        query = query.where(Item.channel_username == f.channel)
+    return query
+
+
+def _sort_key(f: QueueFilter) -> tuple:
+    """Reappearances (priority 1) first, then the chosen order, then id for a total order."""
+    if f.sort == "distance":
+        return (Item.priority.desc(), Item.best_distance.asc(), Item.id.asc())
+    if f.sort == "oldest":
+        return (Item.priority.desc(), Item.first_matched_at.asc(), Item.id.asc())
+    return (Item.priority.desc(), Item.first_matched_at.desc(), Item.id.desc())
+
+
+def _encode(item: Item, f: QueueFilter) -> str:
+    middle = str(item.best_distance) if f.sort == "distance" else item.first_matched_at.isoformat()
+    return f"{item.priority}|{middle}|{item.id}"
+
+
+def _after(cursor: str, f: QueueFilter):
+    """The keyset condition: rows strictly after the cursor in the sort order."""
+    try:
+        priority_s, middle_s, id_s = cursor.split("|")
+        priority, item_id = int(priority_s), int(id_s)
+        middle = int(middle_s) if f.sort == "distance" else dt.datetime.fromisoformat(middle_s)
+    except ValueError:
+        return None
+    column = Item.best_distance if f.sort == "distance" else Item.first_matched_at
+    if f.sort == "newest":
+        rest = or_(column < middle, and_(column == middle, Item.id < item_id))
+    else:
+        rest = or_(column > middle, and_(column == middle, Item.id > item_id))
+    return or_(Item.priority < priority, and_(Item.priority == priority, rest))
+
+
+def queue_page(session: Session, f: QueueFilter, cursor: str | None, page_size: int) -> QueuePage:
+    f = f.normalised()
+    query = _filtered(f)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if cursor:
+        condition = _after(cursor, f)
+        if condition is not None:
+            query = query.where(condition)
+    items = list(session.scalars(query.order_by(*_sort_key(f)).limit(page_size + 1)))
+    next_cursor = _encode(items[page_size - 1], f) if len(items) > page_size else None
+    return QueuePage(items=items[:page_size], total=total, next_cursor=next_cursor)
+
+
+def facets(session: Session) -> dict[str, list[str]]:
+    """Values for the filter drop-downs."""
+    return {
+        "list_name": list(session.scalars(select(Match.list_name).distinct().order_by(Match.list_name))),
+        "category": [c for c in session.scalars(select(Match.category).distinct().order_by(Match.category)) if c],
+        "signal_type": list(session.scalars(select(Match.signal_type).distinct().order_by(Match.signal_type))),
+        "channel": [c for c in session.scalars(select(Item.channel_username).distinct()
+                                               .order_by(Item.channel_username)) if c],
+    }
+
+
+def match_summary(session: Session, item_ids: list[int]) -> dict[int, dict[str, str | int]]:
+    """Per item: number of matches and the lists, categories and signals involved (for the queue rows)."""
+    if not item_ids:
+        return {}
+    rows = session.execute(select(Match.item_id, Match.list_name, Match.category, Match.signal_type)
+                           .where(Match.item_id.in_(item_ids))).all()
+    summary: dict[int, dict[str, set[str] | int]] = {}
+    for item_id, list_name, category, signal in rows:
+        entry = summary.setdefault(item_id, {"n": 0, "lists": set(), "categories": set(), "signals": set()})
+        entry["n"] += 1  # type: ignore[operator]
+        entry["lists"].add(list_name)  # type: ignore[union-attr]
+        if category:
+            entry["categories"].add(category)  # type: ignore[union-attr]
+        entry["signals"].add(signal)  # type: ignore[union-attr]
+    return {k: {"n": v["n"], **{name: ", ".join(sorted(v[name])) for name in ("lists", "categories", "signals")}}
+            for k, v in summary.items()}  # type: ignore[arg-type]
+
+
+def sightings(session: Session, item: Item, limit: int = 200) -> list[tuple[Item, Match | None]]:
+    """Other items with the same file (SHA-256), the same matched hash, or a match on the same list entry."""
+    entries = [(m.signal_type, m.entry_hash) for m in item.matches]
+    media_hashes = [m.media_hash for m in item.matches if m.media_hash]
+    conditions = []
+    if item.media_sha256:
+        conditions.append(Item.media_sha256 == item.media_sha256)
+    for signal, entry_hash in entries:
+        conditions.append(exists().where(Match.item_id == Item.id, Match.signal_type == signal,
+                                         Match.entry_hash == entry_hash))
+    if media_hashes:
+        conditions.append(exists().where(Match.item_id == Item.id, Match.media_hash.in_(media_hashes)))
+    if not conditions:
+        return []
+    others = session.scalars(select(Item).where(Item.id != item.id, or_(*conditions))
+                             .order_by(Item.message_date, Item.id).limit(limit)).all()
+    return [(o, min(o.matches, key=lambda m: m.distance or 0) if o.matches else None) for o in others]
