@@ -1,10 +1,11 @@
 """The review web app: FastAPI routes rendering Jinja2 pages. Rules live in `workflow`, not here.
 
-Every route declares the least role it needs (`Need("analyst")` ...); every POST checks the
+(No `from __future__ import annotations`: FastAPI must see the route-local `Annotated` aliases.)
+
+Every route declares the least role it needs (`need("analyst")` ...); every POST checks the
 session's CSRF token; Jinja2 escapes everything it prints (message text is hostile input).
 """
 
-from __future__ import annotations
 
 import re
 from collections.abc import Iterator
