@@ -23,6 +23,10 @@ How faithful it is, and where it is not:
   `download_file`/`iter_download`, raise `AssertionError`. Any request the fake does not know raises
   `AssertionError` naming it; writes, joins and read receipts raise ``AssertionError("forbidden: ...")``.
 * Requests need `connect()` first, as for the real client (`ConnectionError` otherwise).
+* The world changes as Telegram's does: `world.delete` removes messages (asked for by id, they come back as
+  `MessageEmpty`, which `get_messages(entity, ids=[...])` turns into None), `world.rename` changes or drops a
+  username, and `world.remove_channel` takes a whole channel away (its name stops resolving, and requests
+  by id raise the real error Telegram sends, `ChannelPrivateError` unless told otherwise).
 
 `client.calls` lists ``(method, details)`` for the calls the code under test made itself (calls that
 Telethon makes internally are not listed); `client.requests` lists the type of every request that
@@ -426,6 +430,7 @@ class FakeWorld:
         self.username_failures: dict[str, _Failure] = {}
         self.channel_failures: dict[int, _Failure] = {}
         self.download_failures: dict[int, _Failure] = {}
+        self.removed_channels: dict[int, BaseException] = {}
         self.realistic_floods = False
         self.clock_offset = 0.0
         self.add_user(self.me)
@@ -508,8 +513,23 @@ class FakeWorld:
             self.add_message(message)
 
     def delete(self, channel_id: int, *message_ids: int) -> None:
+        """Delete messages as their channel's admin would: asked for by id, they come back as `MessageEmpty`."""
         for message_id in message_ids:
             del self.messages[channel_id][message_id]
+
+    def remove_channel(self, channel_id: int, error: BaseException | None = None) -> None:
+        """The channel is gone: deleted by its owner, banned by Telegram or closed to this account.
+
+        Its username is freed (resolving it gives `UsernameNotOccupiedError`, which `get_entity` turns into
+        `ValueError`), and every request naming the channel by id (`GetChannelsRequest`, history, messages by
+        id, full channel) raises `error`: by default `ChannelPrivateError`, Telegram's answer for a channel
+        that was deleted or that this account may no longer see. A session that saw the channel still knows
+        its id and access hash, as a real one would.
+        """
+        channel = self.channel(channel_id)
+        if channel.username:
+            self.by_username.pop(channel.username.lower(), None)
+        self.removed_channels[channel_id] = error if error is not None else errors.ChannelPrivateError(request=None)
 
     def edit(self, channel_id: int, message_id: int, *, text: str | None = None,
              edit_date: dt.datetime | None = None, **fields: Any) -> Any:
@@ -953,6 +973,9 @@ class FakeTelegramClient(TelegramClient):
     def _fake_channel(self, peer: Any, request: Any) -> types.Channel:
         if not isinstance(peer, types.InputPeerChannel | types.InputChannel):
             raise errors.ChannelInvalidError(request=request)
+        removed = self.world.removed_channels.get(peer.channel_id)
+        if removed is not None:
+            raise removed
         found = self.world.lookup(types.PeerChannel(peer.channel_id))
         if not isinstance(found, types.Channel) or found.access_hash != peer.access_hash:
             raise errors.ChannelInvalidError(request=request)

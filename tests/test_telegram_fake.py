@@ -161,6 +161,48 @@ def test_get_messages_by_id_gives_none_for_deleted_and_copies_are_fresh(world: F
     run(go())
 
 
+def test_messages_by_id_in_one_request_with_message_empty_on_the_wire(world: FakeWorld) -> None:
+    async def go() -> None:
+        client = await connected(world)
+        channel = await client.get_entity("fake_news_demo")
+        client.requests.clear()
+        assert ids(await client.get_messages(channel, ids=[41, 30, 2, 999])) == [41, None, 2, None]
+        assert client.requests == [functions.channels.GetMessagesRequest]
+        raw = await client(functions.channels.GetMessagesRequest(channel, [types.InputMessageID(29),
+                                                                           types.InputMessageID(30)]))
+        assert [type(m).__name__ for m in raw.messages] == ["Message", "MessageEmpty"]
+        world.delete(DEMO_CHANNEL_ID, 29)
+        raw = await client(functions.channels.GetMessagesRequest(channel, [types.InputMessageID(29)]))
+        assert isinstance(raw.messages[0], types.MessageEmpty) and raw.messages[0].id == 29
+
+    run(go())
+
+
+def test_a_removed_channel_stops_resolving_and_raises_the_real_error(world: FakeWorld) -> None:
+    async def go() -> None:
+        client = await connected(world)
+        channel = await client.get_entity("fake_news_demo")  # seen before: the session keeps its id and hash
+        source = await client.get_entity("fake_source_demo")
+        world.remove_channel(DEMO_CHANNEL_ID)
+        with pytest.raises(ValueError) as gone:
+            await client.get_entity("fake_news_demo")
+        assert isinstance(gone.value.__cause__, errors.UsernameNotOccupiedError)
+        attempts = (lambda: client.get_entity(types.InputPeerChannel(channel.id, channel.access_hash)),
+                    lambda: client.get_entity(DEMO_CHANNEL_ID), lambda: client.get_messages(channel, ids=[2, 3]),
+                    lambda: client.get_messages(channel, limit=1),
+                    lambda: client(functions.channels.GetFullChannelRequest(channel)))
+        for attempt in attempts:
+            with pytest.raises(errors.ChannelPrivateError):
+                await attempt()
+        world.remove_channel(source.id, errors.ChannelInvalidError(request=None))
+        with pytest.raises(errors.ChannelInvalidError):
+            await client.get_messages(source, ids=[77])
+        assert ids(await client.get_messages("fake_group_demo", ids=[1])) == [1]  # the others are untouched
+        assert functions.channels.JoinChannelRequest not in client.requests
+
+    run(go())
+
+
 def test_entities_resolve_like_telethon(world: FakeWorld) -> None:
     async def go() -> None:
         client = await connected(world)

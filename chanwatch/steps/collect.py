@@ -23,8 +23,14 @@ from telethon import TelegramClient, errors
 
 from chanwatch.runs import new_run_id
 from chanwatch.settings import AllowlistEntry, Settings
-from collectors.telegram.pacing import RateBudget
-from collectors.telegram.reader import ChannelReader
+from chanwatch.steps.telegram_access import (
+    CHANNEL_GONE_ERRORS,
+    CHECKPOINT_KIND,
+    checkpoint_key,
+    known_channel,
+    moved_reason,
+    new_reader,
+)
 from processing.errors import BadInputError
 from processing.hashing import hash_media
 from processing.telegram_records import channel_row, media_ref, message_row, public_username, refusal_reason
@@ -35,10 +41,9 @@ from storage.store import Store
 from storage.writer import DatasetWriter, channel_file, message_file
 
 log = logging.getLogger("chanwatch.collect")
-CHECKPOINT_KIND = "telegram"
-# Permanent per-channel failures (retrying will not help) versus transient ones (Airflow retries).
-PERMANENT = (errors.ChannelPrivateError, errors.UsernameNotOccupiedError, errors.UsernameInvalidError,
-             errors.ChannelInvalidError, errors.ChannelBannedError, errors.ChannelPublicGroupNaError, ValueError)
+# Permanent per-channel failures (retrying will not help; ValueError: Telethon's "no such username") versus
+# transient ones (Airflow retries).
+PERMANENT = (*CHANNEL_GONE_ERRORS, ValueError)
 
 
 @dataclass
@@ -67,10 +72,6 @@ class CollectResult:
         return any(c.status in ("error", "flood_wait") for c in self.channels)
 
 
-def checkpoint_key(entry: AllowlistEntry) -> str:
-    return str(entry.channel_id) if entry.channel_id else entry.username.lower()
-
-
 class _Pending:
     """Rows waiting for the next commit, and the highest message id they complete."""
 
@@ -96,9 +97,8 @@ class Collector:
         self.store = Store(settings.storage_root)
         self.run_id = new_run_id("collect")
         self.result = CollectResult(self.run_id)
-        self.requests = RateBudget(self.tg.requests_per_minute)
-        self.downloads = RateBudget(self.tg.downloads_per_minute)
-        self.reader = ChannelReader(client, self.requests, self.downloads, self.tg.page_size)
+        self.reader = new_reader(client, self.tg)
+        self.requests, self.downloads = self.reader.requests, self.reader.downloads
 
     def entries(self) -> list[AllowlistEntry]:
         entries = list(self.settings.allowlist)
@@ -131,12 +131,8 @@ class Collector:
         pending = _Pending()
         state: dict[str, Any] | None = None
         try:
-            known_id = (checkpoint["channel_id"], checkpoint["access_hash"]) if checkpoint.get("access_hash") else None
-            entity = await self.reader.resolve(entry.username, known_id)
-            reason = refusal_reason(entity)
-            if reason is None and entry.channel_id and entity.id != entry.channel_id:
-                reason = (f"@{entry.username} now belongs to channel {entity.id}, not the allowlisted "
-                          f"{entry.channel_id}")
+            entity = await self.reader.resolve(entry.username, known_channel(checkpoint))
+            reason = refusal_reason(entity) or moved_reason(entry.username, entry.channel_id, entity)
             if reason:
                 outcome.status, outcome.reason = "refused", reason
                 return outcome

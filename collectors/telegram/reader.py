@@ -8,7 +8,7 @@ and a run stopped anywhere resumes from the highest stored id.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from telethon import TelegramClient, errors
@@ -16,6 +16,9 @@ from telethon.tl import functions, types
 
 from collectors.telegram.pacing import RateBudget
 from processing.telegram_records import MediaRef
+
+# Telegram answers at most 100 ids per channels.getMessages (Telethon splits larger lists the same way).
+BY_IDS_BATCH = 100
 
 
 class ChannelReader:
@@ -65,6 +68,21 @@ class ChannelReader:
                     yield message
             if received < self.page_size:
                 return
+
+    async def by_ids(self, channel: Any, ids: Sequence[int]) -> AsyncIterator[tuple[list[int], dict[int, Any]]]:
+        """(asked ids, {id: message found}) per batch of at most BY_IDS_BATCH ids, one request each.
+
+        An id missing from the dict is gone: Telegram answers `MessageEmpty` for it (Telethon turns that into
+        None) or leaves it out. Batches are yielded one by one, so what was read before an error is kept.
+        """
+        for start in range(0, len(ids), BY_IDS_BATCH):
+            chunk = list(ids[start:start + BY_IDS_BATCH])
+            await self.requests.acquire()
+            received = await self.client.get_messages(channel, ids=chunk)
+            wanted = set(chunk)
+            found = {m.id: m for m in received
+                     if m is not None and not isinstance(m, types.MessageEmpty) and m.id in wanted}
+            yield chunk, found
 
     async def download(self, message: Any, ref: MediaRef, max_bytes: int) -> tuple[bytes | None, str, str | None]:
         """(bytes, variant, reason): the best variant under the cap, into memory only."""
