@@ -282,6 +282,23 @@ def collect(
         raise typer.Exit(1)
 
 
+@app.command()
+def recheck() -> None:
+    """Re-check whether referred items are still online; record removals and due re-notices."""
+    from chanwatch.steps.recheck import run_recheck
+
+    result = run_recheck(_settings())
+    c = result.counts
+    out.print(f"recheck: {c['checked']} referred items checked: {c.get('online', 0)} online, "
+              f"{c.get('deleted', 0)} deleted, {c.get('channel_gone', 0)} channel gone, {c.get('unknown', 0)} "
+              f"could not be checked; {c['removed_new']} newly removed; {c['renotices']} re-notices due",
+              highlight=False)
+    if result.renotice_file:
+        out.print(f"re-notice batch to send: {result.renotice_file}", highlight=False)
+    if c.get("unknown", 0):
+        raise typer.Exit(1)
+
+
 review_app = typer.Typer(no_args_is_help=True, help="The analysts' review app and its database.")
 app.add_typer(review_app, name="review")
 

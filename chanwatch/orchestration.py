@@ -130,6 +130,26 @@ def import_hashlist_inbox() -> dict[str, Any]:
     return import_inbox(settings())
 
 
+def sync_review_queue() -> dict[str, Any]:
+    """Copy new matches into the analysts' review queue (idempotent)."""
+    from chanwatch.steps.review_db import sync_review
+
+    counts = sync_review(settings()).counts
+    log.info("event=review_sync.task %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+def recheck_referred() -> dict[str, Any]:
+    """Re-check referred items; a check that could not reach Telegram fails the task so it retries."""
+    from chanwatch.steps.recheck import run_recheck
+
+    current = settings()
+    result = run_recheck(current, client_factory=lambda _credentials, _tg: _telegram_client(current))
+    if result.counts.get("unknown"):
+        raise RunFailedError(f"recheck: {result.counts['unknown']} referred items could not be checked")
+    return {**result.counts, "renotice_file": str(result.renotice_file) if result.renotice_file else None}
+
+
 def not_built_yet(step: str, issue: str) -> dict[str, Any]:
     log.info("event=%s.skipped reason=%r", step, f"this step arrives with the {issue} issue")
     return {"step": step, "status": "not built yet"}

@@ -1,7 +1,7 @@
 """Match new media against the active hash lists, whenever collection or a list import lands.
 
 Same step as `chanwatch match`: unmatched media is searched, and a new list version retro-hunts
-everything collected so far.
+everything collected so far. New matches then go into the analysts' review queue.
 """
 
 from __future__ import annotations
@@ -27,4 +27,8 @@ with DAG(
     def match() -> dict:
         return orchestration.match_new()
 
-    match()
+    @task(retries=2, retry_delay=dt.timedelta(minutes=1))
+    def sync_review() -> dict:
+        return orchestration.sync_review_queue()
+
+    match() >> sync_review()

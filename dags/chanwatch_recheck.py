@@ -1,6 +1,7 @@
-"""Re-check daily whether referred items are still online.
+"""Re-check daily whether referred items are still online (same step as `chanwatch recheck`).
 
-The step arrives with the review issue; until then the task logs that and succeeds.
+Removals get `removed_at`; items still online past the re-notification interval get a recorded
+re-notice. The task shares the `telegram_api` pool with collection.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ with DAG(
     doc_md=__doc__,
 ):
 
-    @task
+    @task(pool="telegram_api", retries=3, retry_delay=dt.timedelta(minutes=10))
     def recheck() -> dict:
-        return orchestration.not_built_yet("recheck", "review")
+        return orchestration.recheck_referred()
 
     recheck()

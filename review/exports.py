@@ -22,7 +22,7 @@ def referral_rows(referral: Referral) -> list[dict[str, Any]]:
         rows.append({
             "reference_id": ri.reference_id,
             "message_url": item.message_url,
-            "channel": f"@{item.channel_username}" if item.channel_username else None,
+            "channel": item.channel_username,
             "channel_id": item.channel_id,
             "message_id": item.message_id,
             "category": ", ".join(sorted({m.category for m in item.matches if m.category})) or None,

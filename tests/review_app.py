@@ -19,7 +19,7 @@ from review.config import ReviewSettings
 from storage.reviewdb.engine import default_url, migrate, open_engine, session_factory
 from storage.reviewdb.sync import sync_matches
 from storage.store import Store
-from tests.review_data import SyntheticMatch, channel_name, write_datasets
+from tests.review_data import KNOWN_USERNAMES, SyntheticMatch, channel_name, write_datasets
 
 PASSWORD = "review test password"
 USERS = {"ana": "analyst", "ben": "analyst", "lea": "lead", "leo": "lead", "adam": "admin"}
@@ -36,8 +36,8 @@ def seeded_engine(root: Path, matches: list[SyntheticMatch], url: str | None = N
         for name, role in USERS.items():
             accounts.add_user(s, name, role, PASSWORD, ReviewSettings())
         s.commit()
-    sync_matches(Store(str(root)), sessions, {channel_name(1): "public channel re-sharing deepfakes; approved "
-                                                               "by the lead on 2026-09-01"})
+    basis = "public channel re-sharing deepfakes; approved by the lead on 2026-09-01"
+    sync_matches(Store(str(root)), sessions, {name: basis for name in (channel_name(1), *KNOWN_USERNAMES.values())})
     return engine
 
 
@@ -59,7 +59,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(app, port: int | None = None) -> Iterator[str]:  # noqa: ANN001 - an ASGI app
+def served(app, port: int | None = None) -> Iterator[str]:
     """Run the app with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -36,8 +36,13 @@ class SyntheticMatch:
     sha256: str | None = None
 
 
+# Channels of the fake Telegram (tests.telegram_fake.demo_world) keep their real usernames, so a
+# recheck through the fake client finds them.
+KNOWN_USERNAMES = {1888000001: "fake_news_demo", 1888000004: "fake_source_demo"}
+
+
 def channel_name(channel_id: int) -> str:
-    return f"fake_channel_{channel_id}"
+    return KNOWN_USERNAMES.get(channel_id, f"fake_channel_{channel_id}")
 
 
 def _hex(seed: str, n: int = 64) -> str:
