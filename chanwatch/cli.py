@@ -408,6 +408,11 @@ def demo() -> None:
     for m in demo_matches(settings):
         out.print(f"  {m['entry_id']:<24} {m['signal_type']:<4} distance {m['distance']:>2}  {m['message_url']}",
                   highlight=False)
+    from chanwatch.steps.review_db import sync_review
+
+    synced = sync_review(settings).counts
+    out.print(f"review queue: {synced['items_new']} new items ({synced['matches_new']} matches) synced; look at them "
+              "with `chanwatch review add-user NAME --role lead` then `chanwatch review serve`", highlight=False)
     root = settings.storage_root
     out.print(f"[bold]datasets[/] under {root}/: messages/, media/, channels/, hashlists/, matches/ "
               "(Hive-partitioned Parquet)")

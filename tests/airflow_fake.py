@@ -3,6 +3,7 @@
 `make airflow` and the Airflow tests use it so a whole DAG run works without Telegram credentials.
 CHANWATCH_FAKE_FLOOD=<username>:<seconds>:<marker file> makes resolving that channel raise one
 FloodWait; the marker file makes it happen once across task processes (the retry then succeeds).
+CHANWATCH_FAKE_DELETED=<channel_id>:<message_id>,... deletes those messages (the recheck tests).
 """
 
 from __future__ import annotations
@@ -32,4 +33,8 @@ def client_factory(credentials: Any, settings: Any) -> FakeTelegramClient:
     expected = os.environ.get("CHANWATCH_FAKE_EXPECT_API_ID")
     if expected and (credentials is None or credentials.api_id != int(expected)):
         raise AssertionError("the telegram_default connection did not reach the collect task")
-    return _FloodOnceClient(demo_world())
+    world = demo_world()
+    for pair in filter(None, os.environ.get("CHANWATCH_FAKE_DELETED", "").split(",")):
+        channel_id, message_id = pair.split(":")
+        world.delete(int(channel_id), int(message_id))
+    return _FloodOnceClient(world)

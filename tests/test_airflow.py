@@ -122,5 +122,39 @@ def test_collect_and_match_run_end_to_end_and_again_change_nothing(home: tuple[P
     for dag_id in ("chanwatch_collect", "chanwatch_hashlists", "chanwatch_match"):
         assert runner(env, "test", dag_id, "2026-11-30T13:00:00+00:00")["state"] == "success"
     assert digests(root) == before, "a second run changes no dataset file"
-    for dag_id in ("chanwatch_aggregate", "chanwatch_recheck"):
-        assert runner(env, "test", dag_id, LOGICAL_DATE)["state"] == "success"
+    assert runner(env, "test", "chanwatch_aggregate", LOGICAL_DATE)["state"] == "success"
+
+
+def test_match_fills_the_review_queue_and_recheck_records_the_removal(home: tuple[Path, dict[str, str]]) -> None:
+    """After the run above: the match DAG synced its match into the review queue; refer it, delete the post
+    in the fake Telegram, and the recheck DAG records the removal."""
+    from sqlalchemy import select
+
+    from review import accounts, workflow
+    from review.config import ReviewSettings
+    from storage.reviewdb.engine import default_url, open_engine, session_factory
+    from storage.reviewdb.models import Item, ReferralItem
+
+    root, env = home
+    engine = open_engine(default_url(root / "data"))
+    sessions = session_factory(engine)
+    with sessions() as s:
+        item = s.scalars(select(Item)).one()
+        assert (item.channel_username, item.message_id, item.allowlist_basis[:7]) == ("fake_news_demo", 6, "Airflow")
+        analyst, lead = (accounts.add_user(s, n, r, "airflow test password", ReviewSettings())
+                         for n, r in (("ana", "analyst"), ("lea", "lead")))
+        workflow.claim(s, item.id, analyst, ReviewSettings())
+        workflow.decide(s, item, analyst, "confirm", "listed file")
+        workflow.approve(s, item, lead)
+        workflow.mark_sent(s, workflow.create_referral(s, lead, [item.id], "Telegram"), lead)
+        s.commit()
+    still_online = runner(env, "test", "chanwatch_recheck", LOGICAL_DATE)
+    assert still_online["state"] == "success", still_online
+    removed = runner({**env, "CHANWATCH_FAKE_DELETED": "1888000001:6"}, "test", "chanwatch_recheck",
+                     "2026-11-30T13:00:00+00:00")
+    assert removed["state"] == "success", removed
+    with sessions() as s:
+        referred = s.scalars(select(ReferralItem)).one()
+        assert referred.removal_status == "deleted" and referred.removed_at is not None
+        assert referred.last_check_status == "deleted"
+    engine.dispose()

@@ -153,3 +153,45 @@ def test_demo_media_carry_perceptual_hashes_and_reruns_reuse_them(demo_dir: Path
     reports = [json.loads(p.read_text()) for p in sorted((root / "_state/runs").glob("import-*.json"))]
     second = max(reports, key=lambda r: r["run_id"])
     assert second["counts"]["media_reused"] == second["counts"]["media_hashed"]  # nothing decoded again
+
+
+def test_demo_leaves_a_review_queue_that_serve_shows_after_add_user(demo_dir: Path) -> None:
+    """The issue's promise: `make demo`, `review add-user`, `review serve`, and the demo's matches are there."""
+    import time
+
+    import httpx
+
+    from tests.review_app import csrf_of, free_port
+
+    assert "review queue: 10 new items (11 matches) synced" in (demo_dir / "first.stdout").read_text()
+    assert "review queue: 0 new items (0 matches) synced" in (demo_dir / "second.stdout").read_text()
+    env = {**os.environ, "TMPDIR": str(demo_dir / "tmp")}
+    env.pop("CHANWATCH_CONFIG", None)
+    added = subprocess.run([*CLI, "review", "add-user", "lena", "--role", "lead", "--password-stdin"], cwd=demo_dir,
+                           env=env, input="a demo lead password\n", capture_output=True, text=True, timeout=120)
+    assert added.returncode == 0, added.stderr
+    assert "a demo lead password" not in added.stdout + added.stderr
+    port = free_port()
+    server = subprocess.Popen([*CLI, "review", "serve", "--port", str(port)], cwd=demo_dir, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "review serve did not start"
+                time.sleep(0.3)
+        with httpx.Client(base_url=base, follow_redirects=True) as client:
+            form = client.get("/login")
+            client.post("/login", data={"name": "lena", "password": "a demo lead password",
+                                        "csrf_token": csrf_of(form.text)})
+            queue = client.get("/queue")
+        assert queue.status_code == 200 and 'id="queue-total">10 items' in queue.text
+        assert queue.text.count("https://t.me/chanwatch_demo/") == 0  # links live on the evidence pages
+        assert "@chanwatch_demo" in queue.text
+    finally:
+        server.terminate()
+        server.wait(10)
