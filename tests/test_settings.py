@@ -127,3 +127,27 @@ def test_matching_rules_are_settings_with_documented_defaults(tmp_path: Path) ->
     path.write_text('[storage]\nroot = "x"\n\n[matching]\npdq_max_distance = 0\n')
     with pytest.raises(BadInputError, match=r"chanwatch.toml:5: key 'matching.pdq_max_distance'"):
         load_settings(path, environ={})
+
+
+def test_review_settings_database_url_from_environment_and_documented_defaults(tmp_path: Path) -> None:
+    from review.config import ReviewSettings
+
+    path = tmp_path / "chanwatch.toml"
+    path.write_text('[storage]\nroot = "x"\n\n[review]\nclaim_minutes = 30\ndatabase_url = "sqlite:///r.db"\n')
+    settings = load_settings(path, environ={"CHANWATCH_REVIEW_RENOTIFY_HOURS": "48"})
+    assert (settings.review.claim_minutes, settings.review.renotify_hours) == (30, 48)
+    assert settings.review.max_failed_logins == ReviewSettings().max_failed_logins
+    assert settings.review_database_url == "sqlite:///r.db"
+    secret_url = "postgresql://u:secret@h/db"
+    assert load_settings(path, environ={"CHANWATCH_REVIEW_DATABASE_URL": secret_url}).review_database_url == secret_url
+    path.write_text('[storage]\nroot = "x"\n\n[review]\nclaim_minute = 30\n')
+    with pytest.raises(BadInputError, match=r"chanwatch.toml:5: key 'review.claim_minute': unknown key"):
+        load_settings(path, environ={})
+    example = load_settings(Path(__file__).resolve().parents[1] / "chanwatch.example.toml", environ={})
+    assert example.review == ReviewSettings(), "the example documents the defaults"
+
+
+def test_review_database_url_password_is_masked_in_messages() -> None:
+    from storage.reviewdb.engine import safe_url
+
+    assert "secret" not in safe_url("postgresql://u:secret@h/db") and "***" in safe_url("postgresql://u:secret@h/db")
