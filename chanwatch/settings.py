@@ -69,6 +69,20 @@ class AirflowSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """Data protection: how long message text is kept, and what happens to people's names."""
+
+    # Days after a message's date when its text and raw record are purged (hashes, counts and
+    # matches stay). 0 keeps them for good.
+    retain_text_days: int = 0
+    # `post_author` and `fwd_from_name`: keep, drop (null), or pseudonymise (keyed hash).
+    author_names: str = "keep"
+
+
+AUTHOR_NAME_MODES = ("keep", "drop", "pseudonymise")
+
+
+@dataclass(frozen=True)
 class Settings:
     storage_root: str
     allowlist: tuple[AllowlistEntry, ...]
@@ -82,6 +96,7 @@ class Settings:
     # None: a SQLite file under the storage root. A PostgreSQL URL's password belongs in the
     # environment (CHANWATCH_REVIEW_DATABASE_URL), not in the file.
     review_database_url: str | None = None
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     config_path: Path | None = None
 
     def channel_by_id(self, channel_id: int) -> AllowlistEntry | None:
@@ -225,6 +240,28 @@ def _parse_strings(section: str, defaults: Any, table: Any, source: Path | None,
     return type(defaults)(**values)
 
 
+def _parse_privacy(table: Any, source: Path | None, loc: _Locator, env: Mapping[str, str]) -> PrivacySettings:
+    if not isinstance(table, Mapping):
+        raise BadInputError(f"{_where(source, loc.line_of(None, 'privacy'))}: key 'privacy' must be a table")
+    table = dict(table)
+    mode = env.get("CHANWATCH_PRIVACY_AUTHOR_NAMES", table.pop("author_names", PrivacySettings.author_names))
+    if mode not in AUTHOR_NAME_MODES:
+        where = _where(source, loc.line_of("privacy", "author_names")) if "author_names" not in env else "environment"
+        raise BadInputError(f"{where}: key 'privacy.author_names' must be one of {', '.join(AUTHOR_NAME_MODES)}, "
+                            f"got {mode!r}")
+    for key in table:
+        if key != "retain_text_days":
+            raise BadInputError(f"{_where(source, loc.line_of('privacy', key))}: key 'privacy.{key}': unknown key")
+    raw = env.get("CHANWATCH_PRIVACY_RETAIN_TEXT_DAYS", table.get("retain_text_days", 0))
+    if isinstance(raw, str) and raw.isdigit():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        where = _where(source, loc.line_of("privacy", "retain_text_days"))
+        raise BadInputError(f"{where}: key 'privacy.retain_text_days' must be a whole number of days (0 keeps "
+                            f"text for good), got {raw!r}")
+    return PrivacySettings(retain_text_days=raw, author_names=mode)
+
+
 def load_settings(config: Path | str | None = None, storage: str | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Load settings: file, then `CHANWATCH_*` environment, then explicit CLI options."""
@@ -248,7 +285,8 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         data = {"storage": {"root": DEFAULT_STORAGE_ROOT}, "channels": [DEMO_ALLOWLIST_ENTRY]}
 
     loc = _Locator(text)
-    known = {"storage", "channels", "import", "hashing", "matching", "telegram", "hashlists", "airflow", "review"}
+    known = {"storage", "channels", "import", "hashing", "matching", "telegram", "hashlists", "airflow", "review",
+             "privacy"}
     for key in data:
         if key not in known:
             raise BadInputError(f"{_where(source, loc.line_of(key, None) or loc.line_of(None, key))}: "
@@ -283,6 +321,7 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         raise BadInputError(f"{_where(source, loc.line_of('review', 'database_url'))}: key "
                             "'review.database_url' must be a non-empty string")
     review = _parse_numbers("review", ReviewSettings(), review_table, source, loc, env)
+    privacy = _parse_privacy(data.get("privacy", {}), source, loc, env)
 
     root = env.get("CHANWATCH_STORAGE_ROOT", root)
     if "CHANWATCH_IMPORT_MAX_MEDIA_BYTES" in env:
@@ -301,5 +340,6 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
         airflow=airflow,
         review=review,
         review_database_url=database_url,
+        privacy=privacy,
         config_path=source,
     )

@@ -251,5 +251,82 @@ MATCHES = DatasetSpec(
     ),
 )
 
-ALL_DATASETS: tuple[DatasetSpec, ...] = (MESSAGES, MEDIA, CHANNELS, HASHLISTS, HASHLIST_VERSIONS, MATCHES)
+CHANNEL_DAILY = DatasetSpec(
+    name="aggregates/channel_daily",
+    version=1,
+    about="Activity per channel and UTC day, for researchers and the report. Built by `chanwatch aggregate` "
+    "from `messages`, `media` and `matches`; a day is recomputed only when its inputs changed.",
+    layout="`aggregates/channel_daily/month=YYYY-MM/part.parquet`: one file per month.",
+    primary_key=("channel_id", "day"),
+    volatile=("computed_at",),
+    schema=pa.schema(
+        [
+            _f("channel_id", pa.int64(), "Telegram channel id.", False),
+            _f("day", pa.date32(), "UTC day of the messages' `date`.", False),
+            _f("messages", pa.int64(), "Messages posted that day (service messages excluded; deleted ones "
+               "included, as they were posted)."),
+            _f("messages_deleted", pa.int64(), "Of those, messages later seen deleted."),
+            _f("forwarded_messages", pa.int64(), "Messages that are forwards of another chat's post."),
+            _f("views", pa.int64(), "Sum of the view counters (latest known values; live collection only)."),
+            _f("forwards", pa.int64(), "Sum of the forward counters (how often the day's posts were forwarded "
+               "onwards)."),
+            _f("replies", pa.int64(), "Sum of the reply counters."),
+            _f("reactions", pa.int64(), "Sum of all reaction counts."),
+            _f("media", pa.int64(), "Media items in the day's messages."),
+            _f("media_hashed", pa.int64(), "Of those, media hashed (`status = 'hashed'`)."),
+            _f("matches", pa.int64(), "Match rows on the day's media (one media item can match several entries)."),
+            _f("matched_media", pa.int64(), "Distinct media items with at least one match."),
+            _f("computed_at", UTC_TS, "When this row was last recomputed."),
+        ]
+    ),
+)
+
+FORWARD_EDGES = DatasetSpec(
+    name="aggregates/forward_edges",
+    version=1,
+    about="How material spreads: one row per (forward source, forwarding channel). A source is known by "
+    "its channel id when Telegram gives it, else by its display name.",
+    layout="`aggregates/forward_edges/edges.parquet` (one file, rebuilt from per-day partial counts).",
+    primary_key=("source_key", "target_channel_id"),
+    volatile=("computed_at",),
+    schema=pa.schema(
+        [
+            _f("source_key", pa.string(), "`id:<channel_id>` or `name:<display name>`: the edge's source.", False),
+            _f("source_channel_id", pa.int64(), "Source channel id, when known."),
+            _f("source_name", pa.string(), "Source display name as the forward shows it (may be pseudonymised)."),
+            _f("target_channel_id", pa.int64(), "The monitored channel that forwarded the posts.", False),
+            _f("forwards", pa.int64(), "Forwarded messages from source to target."),
+            _f("forwards_with_media", pa.int64(), "Of those, messages with media."),
+            _f("forwards_matched", pa.int64(), "Of those, messages whose media matched a list."),
+            _f("first_date", UTC_TS, "Date of the first forward seen."),
+            _f("last_date", UTC_TS, "Date of the latest forward seen."),
+            _f("computed_at", UTC_TS, "When the edge was last recomputed."),
+        ]
+    ),
+)
+
+MATCHES_DAILY = DatasetSpec(
+    name="aggregates/matches_daily",
+    version=1,
+    about="Matches per UTC day (of the matched message), list, category and signal type.",
+    layout="`aggregates/matches_daily/month=YYYY-MM/part.parquet`: one file per month.",
+    primary_key=("day", "list_name", "category", "signal_type"),
+    volatile=("computed_at",),
+    schema=pa.schema(
+        [
+            _f("day", pa.date32(), "UTC day of the matched message's `date`.", False),
+            _f("list_name", pa.string(), "The list.", False),
+            _f("category", pa.string(), "The entry's category (empty string when the list gives none).", False),
+            _f("signal_type", pa.string(), "pdq, phash, dhash, md5, sha256 or vpdq.", False),
+            _f("matches", pa.int64(), "Match rows."),
+            _f("media", pa.int64(), "Distinct media items matched."),
+            _f("channels", pa.int64(), "Distinct channels with a match."),
+            _f("computed_at", UTC_TS, "When this row was last recomputed."),
+        ]
+    ),
+)
+
+ALL_DATASETS: tuple[DatasetSpec, ...] = (MESSAGES, MEDIA, CHANNELS, HASHLISTS, HASHLIST_VERSIONS, MATCHES,
+                                         CHANNEL_DAILY, FORWARD_EDGES, MATCHES_DAILY)
+AGGREGATES: tuple[DatasetSpec, ...] = (CHANNEL_DAILY, FORWARD_EDGES, MATCHES_DAILY)
 BUCKET_SIZE = 50_000
