@@ -8,13 +8,13 @@ is merged and staged once its rows are complete (inputs arrive in id order) or m
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
 
-from storage.schemas import DatasetSpec
+from storage.schemas import MESSAGES, DatasetSpec
 from storage.store import Transaction
 
 BATCH_ROWS = 8192
@@ -77,11 +77,20 @@ class DatasetWriter:
     Merging and writing a file (Parquet encoding, zstd, fsync) runs on a background thread, so it
     overlaps with parsing the next rows; at most one file is in flight, which bounds memory, and
     files are staged in order, so a file flushed twice is merged onto its own first version.
+
+    `transform` rewrites each file's rows just before they are staged. `messages` rows must pass
+    through the privacy policy (`processing.privacy.MessagePolicy.apply`, built by
+    `chanwatch.steps.retention.message_policy`), so every writer of messages names it explicitly.
     """
 
-    def __init__(self, txn: Transaction, spec: DatasetSpec) -> None:
+    def __init__(self, txn: Transaction, spec: DatasetSpec,
+                 transform: Callable[[pa.Table], pa.Table] | None = None) -> None:
+        if spec.name == MESSAGES.name and transform is None:
+            raise ValueError("messages rows are written through the privacy policy: pass "
+                             "transform=message_policy(...).apply")
         self.txn = txn
         self.spec = spec
+        self.transform = transform
         self.buffers: dict[str, _FileBuffer] = {}
         self.current: str | None = None
         self.rows_changed = 0
@@ -114,8 +123,13 @@ class DatasetWriter:
         for rel in [r for r in self.buffers if r != keep]:
             table = self.buffers.pop(rel).table()
             self._wait()
-            self._in_flight = self._executor.submit(self.txn.stage, self.spec, rel, table)
+            self._in_flight = self._executor.submit(self._stage, rel, table)
             self.files.add(rel)
+
+    def _stage(self, rel: str, table: pa.Table) -> int:
+        if self.transform is not None:
+            table = self.transform(table)
+        return self.txn.stage(self.spec, rel, table)
 
     def _wait(self) -> None:
         if self._in_flight is not None:

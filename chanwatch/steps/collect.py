@@ -23,6 +23,7 @@ from telethon import TelegramClient, errors
 
 from chanwatch.runs import new_run_id
 from chanwatch.settings import AllowlistEntry, Settings
+from chanwatch.steps.retention import message_policy
 from chanwatch.steps.telegram_access import (
     CHANNEL_GONE_ERRORS,
     CHECKPOINT_KIND,
@@ -33,6 +34,7 @@ from chanwatch.steps.telegram_access import (
 )
 from processing.errors import BadInputError
 from processing.hashing import hash_media
+from processing.privacy import MessagePolicy
 from processing.telegram_records import channel_row, media_ref, message_row, public_username, refusal_reason
 from storage.checkpoints import read_checkpoint, write_checkpoint, write_run_report
 from storage.media_index import REUSED_COLUMNS, known_media
@@ -98,6 +100,7 @@ class Collector:
         self.run_id = new_run_id("collect")
         self.result = CollectResult(self.run_id)
         self.reader = new_reader(client, self.tg)
+        self.policy = MessagePolicy()
         self.requests, self.downloads = self.reader.requests, self.reader.downloads
 
     def entries(self) -> list[AllowlistEntry]:
@@ -114,6 +117,7 @@ class Collector:
         started = time.perf_counter()
         entries = self.entries()
         with self.store.writer_lock():
+            self.policy = message_policy(self.settings, self.store, self.now)
             await self.client.connect()
             try:
                 for entry in entries:
@@ -265,7 +269,8 @@ class Collector:
         """Write the pending rows in one transaction, then move the checkpoint up to what they cover."""
         if pending.messages or pending.media or pending.snapshot:
             txn = self.store.begin(f"{self.run_id}-{channel_id}")
-            writers = {spec.name: DatasetWriter(txn, spec) for spec in (MESSAGES, MEDIA, CHANNELS)}
+            writers = {spec.name: DatasetWriter(txn, spec, self.policy.apply if spec is MESSAGES else None)
+                       for spec in (MESSAGES, MEDIA, CHANNELS)}
             try:
                 for spec, rows in ((MESSAGES, pending.messages), (MEDIA, pending.media)):
                     for row in sorted(rows, key=lambda r: r["message_id"]):

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from chanwatch.runs import new_run_id, now_micros
 from chanwatch.settings import AllowlistEntry, Settings
 from chanwatch.steps.media_rows import MediaHasher
+from chanwatch.steps.retention import message_policy
 from collectors.export.reader import (
     MESSAGE_SEPARATOR,
     ChatEnd,
@@ -42,6 +43,7 @@ from processing.export_records import (
     block_lines,
     first_malformed,
 )
+from processing.privacy import MessagePolicy
 from storage.checkpoints import write_checkpoint, write_run_report
 from storage.media_index import known_media
 from storage.schemas import BUCKET_SIZE, CHANNELS, MEDIA, MESSAGES, DatasetSpec
@@ -96,16 +98,20 @@ class _ChatImport:
 class ExportImporter:
     """One import run. Use `run()`; the rest is its parts."""
 
-    def __init__(self, settings: Settings, path: Path, progress: ProgressCallback | None = None) -> None:
+    def __init__(self, settings: Settings, path: Path, progress: ProgressCallback | None = None,
+                 now: dt.datetime | None = None) -> None:
         self.settings = settings
         self.export_dir, self.json_file = locate_export(path)
         self.store = Store(settings.storage_root)
         self.progress = progress
+        self.now = now  # the clock for retention (tests pin it); None: the time of the run
+        self.policy = MessagePolicy()
         self.result = ImportResult(new_run_id("import"), self.json_file)
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> ImportResult:
         with self.store.writer_lock():
+            self.policy = message_policy(self.settings, self.store, self.now)
             try:
                 self._attempt(iter_fast(self.json_file, on_bytes=self.progress))
             except FastPathMismatch as mismatch:
@@ -143,7 +149,8 @@ class ExportImporter:
             "rejects_total": len(self.result.rejects)})
 
     def _consume(self, items: Iterator[ExportItem], txn: Transaction) -> list[_ChatImport]:
-        writers = {spec.name: DatasetWriter(txn, spec) for spec in (MESSAGES, MEDIA, CHANNELS)}
+        writers = {spec.name: DatasetWriter(txn, spec, self.policy.apply if spec is MESSAGES else None)
+                   for spec in (MESSAGES, MEDIA, CHANNELS)}
         normaliser = ExportNormaliser()
         self.media_hasher = MediaHasher(self.export_dir, self.settings.imports.max_media_bytes, self.settings.hashing,
                                         self.result.run_id, self.result.counts)
@@ -306,6 +313,7 @@ def _split_by_file(spec: DatasetSpec, channel_id: int, rows: pa.Table) -> Iterat
         yield message_file(spec, channel_id, month, bucket), rows.filter(mask)
 
 
-def import_export(settings: Settings, path: Path, progress: ProgressCallback | None = None) -> ImportResult:
-    """Entry point shared by the CLI and (later) the Airflow task."""
-    return ExportImporter(settings, path, progress).run()
+def import_export(settings: Settings, path: Path, progress: ProgressCallback | None = None, *,
+                  now: dt.datetime | None = None) -> ImportResult:
+    """Entry point shared by the CLI and (later) the Airflow task. `now` pins the retention clock."""
+    return ExportImporter(settings, path, progress, now).run()
