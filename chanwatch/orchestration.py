@@ -150,6 +150,15 @@ def recheck_referred() -> dict[str, Any]:
     return {**result.counts, "renotice_file": str(result.renotice_file) if result.renotice_file else None}
 
 
+def aggregate() -> dict[str, Any]:
+    """Bring the research aggregates up to date: only days whose inputs changed are recomputed."""
+    from chanwatch.steps.aggregate import run_aggregate
+
+    result = run_aggregate(settings())
+    log.info("event=aggregate.task %s", " ".join(f"{k}={v}" for k, v in result.counts.items()))
+    return {**result.counts, "run_id": result.run_id, "seconds": round(result.seconds, 2)}
+
+
 def not_built_yet(step: str, issue: str) -> dict[str, Any]:
     log.info("event=%s.skipped reason=%r", step, f"this step arrives with the {issue} issue")
     return {"step": step, "status": "not built yet"}
