@@ -299,6 +299,49 @@ def recheck() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def aggregate(
+    full: Annotated[bool, typer.Option("--full", help="Recompute every day, not only days whose inputs changed.")]
+    = False,
+) -> None:
+    """Build the research aggregates (channel_daily, forward_edges, matches_daily); apply the retention policy."""
+    from chanwatch.steps.aggregate import run_aggregate
+    from chanwatch.steps.retention import apply_data_protection
+
+    settings = _settings()
+    purged = apply_data_protection(settings)
+    result = run_aggregate(settings, full=full)
+    c = result.counts
+    out.print(f"aggregate: {c.get('days_recomputed', 0)} days recomputed, {c.get('days_unchanged', 0)} unchanged, "
+              f"{c.get('months_written', 0)} month files written, {c.get('edges', 0)} forward edges; "
+              f"{result.seconds:.1f} s", highlight=False)
+    if purged["rows_changed"] or purged["review_texts_purged"]:
+        out.print(f"privacy: {purged['rows_text_purged']} messages' text purged, {purged['rows_names_changed']} "
+                  f"with names dropped or pseudonymised, {purged['review_texts_purged']} review copies purged",
+                  highlight=False)
+
+
+@app.command()
+def report(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html and the CSVs.")] = Path("var/report"),
+    since: Annotated[str | None, typer.Option(help="First day to include, YYYY-MM-DD (default: everything).")]
+    = None,
+) -> None:
+    """Write the flagged-items report: one self-contained HTML file (opens offline) and CSVs."""
+    import datetime as dt
+
+    from chanwatch.steps.report import write_report
+
+    try:
+        first_day = dt.date.fromisoformat(since) if since else None
+    except ValueError:
+        raise typer.BadParameter(f"--since {since!r}: use YYYY-MM-DD") from None
+    result = write_report(_settings(), out_dir, first_day)
+    out.print(f"report: {result.html.resolve()} (+ {len(result.csvs)} CSVs in {out_dir}); "
+              f"{result.summary.get('matches', 0)} matches, {result.summary.get('confirmed', 0)} confirmed, "
+              f"{result.summary.get('referred', 0)} referred", highlight=False)
+
+
 review_app = typer.Typer(no_args_is_help=True, help="The analysts' review app and its database.")
 app.add_typer(review_app, name="review")
 
@@ -419,6 +462,10 @@ def demo() -> None:
     out.print("Try these with the duckdb CLI or `python -c 'import duckdb; duckdb.sql(...).show()'`:")
     for title, sql in duckdb_examples(root):
         out.print(f"\n-- {title}\n{sql}", highlight=False, markup=False, soft_wrap=True)
+    from chanwatch.steps.report import write_report
+
+    report = write_report(settings)
+    out.print(f"\n[bold]report[/]: {report.html.resolve()} (open it in a browser; CSVs beside it)", highlight=False)
 
 
 def main() -> None:

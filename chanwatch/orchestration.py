@@ -153,12 +153,13 @@ def recheck_referred() -> dict[str, Any]:
 def aggregate() -> dict[str, Any]:
     """Bring the research aggregates up to date: only days whose inputs changed are recomputed."""
     from chanwatch.steps.aggregate import run_aggregate
+    from chanwatch.steps.retention import apply_data_protection
 
-    result = run_aggregate(settings())
+    current = settings()
+    privacy = apply_data_protection(current)  # retention and names first, so the aggregates follow them
+    result = run_aggregate(current)
     log.info("event=aggregate.task %s", " ".join(f"{k}={v}" for k, v in result.counts.items()))
-    return {**result.counts, "run_id": result.run_id, "seconds": round(result.seconds, 2)}
+    return {**result.counts, "run_id": result.run_id, "seconds": round(result.seconds, 2),
+            "privacy": privacy}
 
 
-def not_built_yet(step: str, issue: str) -> dict[str, Any]:
-    log.info("event=%s.skipped reason=%r", step, f"this step arrives with the {issue} issue")
-    return {"step": step, "status": "not built yet"}

@@ -83,9 +83,17 @@ def test_second_demo_changes_no_row(demo_dir: Path) -> None:
     second = (demo_dir / "second.stdout").read_text()
     assert "(0 rows new or changed)" in second
     runs = sorted(p.name.split("-")[0] for p in (demo_dir / "var/data/_state/runs").glob("*.json"))
-    assert runs == ["hashlist", "import", "import", "match", "match"]  # the list is imported once
+    assert runs == ["aggregate", "aggregate", "hashlist", "import", "import", "match", "match"]  # list imported once
     assert "hash list demo-known: unchanged" in second
     assert "0 media searched" in second and "(0 new)" in second
+
+
+def test_demo_ends_by_writing_the_report_and_printing_its_path(demo_dir: Path) -> None:
+    for run in ("first", "second"):
+        last = (demo_dir / f"{run}.stdout").read_text().strip().splitlines()[-1]
+        assert last.startswith("report: ") and "var/report/report.html" in last
+    html = (demo_dir / "var/report/report.html").read_text()
+    assert html.count("<svg") == 6 and "https://t.me/chanwatch_demo/" in html
 
 
 def test_demo_list_matches_the_reposts_of_listed_images(demo_dir: Path) -> None:

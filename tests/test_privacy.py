@@ -400,3 +400,31 @@ def test_a_purge_killed_while_committing_is_completed_by_the_next_run(tmp_path: 
                    capture_output=True, timeout=300)
     assert message_rows(root) == message_rows(clean)
     assert not (root / "_staging").exists()
+
+
+def test_retention_also_purges_the_review_databases_copy_of_old_text(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from chanwatch.settings import load_settings
+    from chanwatch.steps.retention import apply_data_protection
+    from storage.reviewdb.engine import session_factory
+    from storage.reviewdb.models import Item
+    from tests.exports import write_config
+    from tests.review_app import seeded_engine
+    from tests.review_data import SyntheticMatch, _hex
+
+    storage = tmp_path / "data"
+    old = SyntheticMatch(1, 100, 0, "l", "md5", _hex("a", 32), 0, "c", text="old post text")
+    engine = seeded_engine(storage, [old])
+    config = write_config(tmp_path / "chanwatch.toml", storage)
+    config.write_text(config.read_text() + "\n[privacy]\nretain_text_days = 30\n")
+    settings = load_settings(config, environ={})
+    assert apply_data_protection(settings, now=dt.datetime(2026, 10, 15, tzinfo=dt.UTC))["review_texts_purged"] == 0
+    counts = apply_data_protection(settings, now=dt.datetime(2026, 12, 4, tzinfo=dt.UTC))
+    assert counts["review_texts_purged"] == 1
+    with session_factory(engine)() as s:
+        item = s.scalars(select(Item)).one()
+        assert item.message_text is None and item.message_url  # the lead and its evidence link stay
+    assert apply_data_protection(settings, now=dt.datetime(2026, 12, 4, tzinfo=dt.UTC))["review_texts_purged"] == 0

@@ -151,3 +151,31 @@ def purge_expired(settings: Settings, now: dt.datetime | None = None) -> dict[st
 
 def _fmt(counts: Counter) -> str:
     return " ".join(f"{k}={v}" for k, v in counts.items())
+
+
+def purge_review_text(settings: Settings, now: dt.datetime | None = None) -> int:
+    """The review database keeps a copy of each matched message's text: the same retention applies to it."""
+    cutoff = retention_cutoff(settings, now or now_utc())
+    if cutoff is None:
+        return 0
+    from sqlalchemy import update
+
+    from chanwatch.steps.review_db import open_review_db
+    from storage.reviewdb.models import Item
+
+    engine = open_review_db(settings)
+    try:
+        with engine.begin() as connection:
+            purged = connection.execute(update(Item).where(Item.message_date < cutoff, Item.message_text.is_not(None))
+                                        .values(message_text=None)).rowcount
+    finally:
+        engine.dispose()
+    log.info("event=retention.review review_texts_purged=%d", purged)
+    return purged
+
+
+def apply_data_protection(settings: Settings, now: dt.datetime | None = None) -> dict[str, int]:
+    """Everything the [privacy] settings ask of stored data: the messages dataset and the review copy."""
+    counts = purge_expired(settings, now)
+    counts["review_texts_purged"] = purge_review_text(settings, now)
+    return counts
