@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, exists, func, select, tuple_
+from sqlalchemy.orm import Session, selectinload
 
 from storage.reviewdb.models import Item, Match
 
@@ -35,6 +35,7 @@ class QueuePage:
     items: list[Item]
     total: int
     next_cursor: str | None
+    total_capped: bool = False
     facets: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -58,13 +59,20 @@ def _filtered(f: QueueFilter) -> Select:
     return query
 
 
+COUNT_CAP = 1_000  # the queue says "1,000+" beyond this: an exact count would touch every item
+
+
+def _order(f: QueueFilter) -> tuple:
+    """The column the sort walks after priority, and whether it runs descending."""
+    return (Item.best_distance, False) if f.sort == "distance" else (Item.first_matched_at, f.sort == "newest")
+
+
 def _sort_key(f: QueueFilter) -> tuple:
-    """Reappearances (priority 1) first, then the chosen order, then id for a total order."""
-    if f.sort == "distance":
-        return (Item.priority.desc(), Item.best_distance.asc(), Item.id.asc())
-    if f.sort == "oldest":
-        return (Item.priority.desc(), Item.first_matched_at.asc(), Item.id.asc())
-    return (Item.priority.desc(), Item.first_matched_at.desc(), Item.id.desc())
+    """Reappearances (priority 1) first, then the chosen order, then id for a total order (matches an index)."""
+    column, descending = _order(f)
+    if descending:
+        return (Item.priority.desc(), column.desc(), Item.id.desc())
+    return (Item.priority.desc(), column.asc(), Item.id.asc())
 
 
 def _encode(item: Item, f: QueueFilter) -> str:
@@ -72,33 +80,43 @@ def _encode(item: Item, f: QueueFilter) -> str:
     return f"{item.priority}|{middle}|{item.id}"
 
 
-def _after(cursor: str, f: QueueFilter):
-    """The keyset condition: rows strictly after the cursor in the sort order."""
+def _decode(cursor: str, f: QueueFilter) -> tuple[int, object, int] | None:
     try:
         priority_s, middle_s, id_s = cursor.split("|")
-        priority, item_id = int(priority_s), int(id_s)
         middle = int(middle_s) if f.sort == "distance" else dt.datetime.fromisoformat(middle_s)
+        return int(priority_s), middle, int(id_s)
     except ValueError:
         return None
-    column = Item.best_distance if f.sort == "distance" else Item.first_matched_at
-    if f.sort == "newest":
-        rest = or_(column < middle, and_(column == middle, Item.id < item_id))
-    else:
-        rest = or_(column > middle, and_(column == middle, Item.id > item_id))
-    return or_(Item.priority < priority, and_(Item.priority == priority, rest))
 
 
 def queue_page(session: Session, f: QueueFilter, cursor: str | None, page_size: int) -> QueuePage:
+    """One page after `cursor`: first the rest of the cursor's priority band, then the lower bands.
+
+    Within a band the keyset condition is a row-value comparison, which both SQLite and PostgreSQL
+    answer with a range scan of the sort order's index.
+    """
     f = f.normalised()
-    query = _filtered(f)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    if cursor:
-        condition = _after(cursor, f)
-        if condition is not None:
-            query = query.where(condition)
-    items = list(session.scalars(query.order_by(*_sort_key(f)).limit(page_size + 1)))
+    base = _filtered(f)
+    counted = session.scalar(select(func.count()).select_from(
+        base.with_only_columns(Item.id).limit(COUNT_CAP + 1).subquery())) or 0
+    column, descending = _order(f)
+    wanted = page_size + 1
+    position = _decode(cursor, f) if cursor else None
+    items: list[Item] = []
+    if position is None:
+        items = list(session.scalars(base.order_by(*_sort_key(f)).limit(wanted)))
+    else:
+        priority, middle, item_id = position
+        after = tuple_(column, Item.id) < tuple_(middle, item_id) if descending else \
+            tuple_(column, Item.id) > tuple_(middle, item_id)
+        items = list(session.scalars(base.where(Item.priority == priority, after)
+                                     .order_by(*_sort_key(f)).limit(wanted)))
+        if len(items) < wanted:
+            items += session.scalars(base.where(Item.priority < priority).order_by(*_sort_key(f))
+                                     .limit(wanted - len(items)))
     next_cursor = _encode(items[page_size - 1], f) if len(items) > page_size else None
-    return QueuePage(items=items[:page_size], total=total, next_cursor=next_cursor)
+    return QueuePage(items=items[:page_size], total=counted, next_cursor=next_cursor,
+                     total_capped=counted > COUNT_CAP)
 
 
 def facets(session: Session) -> dict[str, list[str]]:
@@ -131,19 +149,23 @@ def match_summary(session: Session, item_ids: list[int]) -> dict[int, dict[str, 
 
 
 def sightings(session: Session, item: Item, limit: int = 200) -> list[tuple[Item, Match | None]]:
-    """Other items with the same file (SHA-256), the same matched hash, or a match on the same list entry."""
-    entries = [(m.signal_type, m.entry_hash) for m in item.matches]
-    media_hashes = [m.media_hash for m in item.matches if m.media_hash]
-    conditions = []
+    """Other items with the same file (SHA-256), the same matched hash, or a match on the same list entry.
+
+    Three indexed lookups whose ids are merged here: one OR over them would scan every item.
+    """
+    ids: set[int] = set()
     if item.media_sha256:
-        conditions.append(Item.media_sha256 == item.media_sha256)
-    for signal, entry_hash in entries:
-        conditions.append(exists().where(Match.item_id == Item.id, Match.signal_type == signal,
-                                         Match.entry_hash == entry_hash))
+        ids.update(session.scalars(select(Item.id).where(Item.media_sha256 == item.media_sha256)))
+    entries = sorted({(m.signal_type, m.entry_hash) for m in item.matches})
+    if entries:
+        ids.update(session.scalars(select(Match.item_id).where(tuple_(Match.signal_type, Match.entry_hash)
+                                                                 .in_(entries))))
+    media_hashes = sorted({m.media_hash for m in item.matches if m.media_hash})
     if media_hashes:
-        conditions.append(exists().where(Match.item_id == Item.id, Match.media_hash.in_(media_hashes)))
-    if not conditions:
+        ids.update(session.scalars(select(Match.item_id).where(Match.media_hash.in_(media_hashes))))
+    ids.discard(item.id)
+    if not ids:
         return []
-    others = session.scalars(select(Item).where(Item.id != item.id, or_(*conditions))
+    others = session.scalars(select(Item).where(Item.id.in_(sorted(ids))).options(selectinload(Item.matches))
                              .order_by(Item.message_date, Item.id).limit(limit)).all()
     return [(o, min(o.matches, key=lambda m: m.distance or 0) if o.matches else None) for o in others]

@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from review import accounts, exports, queue, workflow
@@ -85,8 +85,14 @@ def embed_url(item: Item) -> str | None:
 
 def _routes(app: FastAPI, sessions: sessionmaker[Session], settings: ReviewSettings,
             templates: Jinja2Templates) -> None:
-    def db() -> Iterator[Session]:
+    immediate = sessions.kw["bind"].dialect.name == "sqlite"
+
+    def db(request: Request) -> Iterator[Session]:
+        """One session per request. On SQLite a POST takes the write lock up front (BEGIN IMMEDIATE):
+        a transaction that read first and wrote later would fail if another writer committed between."""
         with sessions() as s:
+            if immediate and request.method == "POST":
+                s.execute(text("BEGIN IMMEDIATE"))
             yield s
 
     DB = Annotated[Session, Depends(db)]

@@ -289,3 +289,22 @@ def test_accounts_refuse_weak_or_duplicate_or_unknown_roles(env: Env) -> None:
             accounts.add_user(s, "ana", "analyst", PASSWORD, SETTINGS)
         stored = env.user(s, "ana").password_hash
         assert stored.startswith("$argon2") and PASSWORD not in stored
+
+
+def test_concurrent_writers_keep_one_unbroken_audit_chain(env: Env) -> None:
+    """Eight writers at once: none fails, none forks the chain (SQLite: the app's BEGIN IMMEDIATE)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(n: int) -> None:
+        for k in range(10):
+            with env.sessions() as s:
+                if env.dialect == "sqlite":
+                    s.execute(text("BEGIN IMMEDIATE"))
+                audit.record(s, f"writer{n}", "test", reason=str(k))
+                s.commit()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(8)))
+    with env.sessions() as s:
+        checked, problems = audit.verify_chain(s)
+    assert checked == 4 + 80 and problems == []

@@ -39,25 +39,36 @@ def entry_digest(prev_hash: str, seq: int, at: dt.datetime, actor: str, action: 
 def record(session: Session, actor: str, action: str, *, item_id: int | None = None,
            referral_id: int | None = None, reason: str | None = None, detail: dict[str, Any] | None = None,
            at: dt.datetime | None = None) -> AuditEntry:
-    """Append one entry inside the caller's transaction (so the action and its record commit together)."""
-    last = session.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc())
-                           .limit(1).with_for_update()).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    """Append one entry inside the caller's transaction (so the action and its record commit together).
+
+    The insert runs in a savepoint: when a concurrent writer took the next link first (PostgreSQL
+    under READ COMMITTED), the unique `prev_hash` refuses ours, and we re-read the head and retry.
+    """
     when = at or _now()
     detail_text = orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode() if detail else None
-    entry = AuditEntry(seq=seq, at=when, actor=actor, action=action, item_id=item_id, referral_id=referral_id,
-                       reason=reason, detail=detail_text, prev_hash=prev,
-                       entry_hash=entry_digest(prev, seq, when, actor, action, item_id, referral_id, reason,
-                                               detail_text))
-    session.add(entry)
-    session.flush()
-    return entry
+    for _attempt in range(50):
+        last = session.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc())
+                               .limit(1)).first()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        entry = AuditEntry(seq=seq, at=when, actor=actor, action=action, item_id=item_id, referral_id=referral_id,
+                           reason=reason, detail=detail_text, prev_hash=prev,
+                           entry_hash=entry_digest(prev, seq, when, actor, action, item_id, referral_id, reason,
+                                                   detail_text))
+        try:
+            with session.begin_nested():
+                session.add(entry)
+        except IntegrityError as exc:
+            if not is_chain_conflict(exc):
+                raise
+            continue
+        return entry
+    raise RuntimeError("audit log: could not append after 50 attempts (constant contention)")
 
 
 def is_chain_conflict(exc: IntegrityError) -> bool:
     """True when an insert lost the race for the next link (another writer appended first)."""
     text = str(exc.orig).lower()
-    return "prev_hash" in text or "audit_log" in text
+    return any(key in text for key in ("prev_hash", "audit_log_pkey", "audit_log.seq", "entry_hash"))
 
 
 @dataclass(frozen=True)

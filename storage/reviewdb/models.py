@@ -96,8 +96,7 @@ class Item(Base):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("channel_id", "message_id", "media_index", name="uq_items_media"),
-        Index("ix_items_queue_distance", "status", "priority", "best_distance", "id"),
-        Index("ix_items_queue_age", "status", "priority", "first_matched_at", "id"),
+        Index("ix_items_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -132,6 +131,13 @@ class Item(Base):
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
     approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
     reappearance_of: Mapped[Item | None] = relationship(remote_side=[id])
+
+
+# The queue's three sort orders, each an index walked in order (reappearances first), so a page is a
+# range scan from the keyset cursor, however deep.
+Index("ix_items_order_distance", Item.priority.desc(), Item.best_distance, Item.id)
+Index("ix_items_order_oldest", Item.priority.desc(), Item.first_matched_at, Item.id)
+Index("ix_items_order_newest", Item.priority.desc(), Item.first_matched_at.desc(), Item.id.desc())
 
 
 class Match(Base):

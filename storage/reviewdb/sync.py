@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.reviewdb import audit
@@ -227,6 +227,9 @@ def sync_matches(store: Store, sessions: sessionmaker[Session], allowlist_basis:
                              reappearances=len(reappearances))
         audit.record(session, "system", "sync", detail=dict(result.counts), at=now)
         session.commit()
+        if len(new_items) >= 1000:  # fresh statistics keep the planner on the queue's order indexes
+            session.execute(text("ANALYZE"))
+            session.commit()
     log.info("review sync: %d new matches, %d new items, %d reappearances", result.counts["matches_new"],
              result.counts["items_new"], result.counts["reappearances"], extra={"counts": result.counts})
     return result
