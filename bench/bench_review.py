@@ -71,6 +71,7 @@ from tests.review_data import many_matches, write_datasets
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MS = 200.0
+NOISY_CORES = 0.25  # CPU of other processes in a phase above which the run is flagged as noisy
 PASSWORD = "bench-analyst-password"
 KINDS = ("static", "queue_first", "queue_deep", "evidence")
 TARGET_KINDS = ("queue_first", "queue_deep", "evidence")
@@ -507,7 +508,17 @@ def summary(result: LoadResult, think_ms: float) -> list[str]:
             f"- Server RSS (process tree): peak {result.rss_login_peak_mb:.0f} MB while the clients logged in, "
             f"peak {result.rss_load_peak_mb:.0f} MB under load, {result.rss_end_mb:.0f} MB at the end.",
             f"- CPU in cores (the server's process tree; other processes on the machine, not this one): {cpu}.",
-            f"- Logins: {login_line(result)}."]
+            f"- Logins: {login_line(result)}.", *noise_line(result)]
+
+
+def noise_line(result: LoadResult) -> list[str]:
+    """A warning when other processes took a noticeable share of the machine during a phase."""
+    noisy = {name: r.other_cores for name, r in result.phases.items() if r.other_cores >= NOISY_CORES}
+    if not noisy:
+        return []
+    worst = max(noisy.values())
+    return [f"- Noisy run: other processes used up to {worst:.2f} of {psutil.cpu_count()} cores (phases "
+            f"{', '.join(noisy)}), so these latencies are pessimistic; compare with the baseline of the same run."]
 
 
 def main() -> None:
