@@ -101,9 +101,13 @@ def pg_database(pg_database_factory: Callable[[], str]) -> str:
     return pg_database_factory()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium under Playwright (sync API), shared by the session."""
+    """Headless Debian Chromium under Playwright (sync API), shared by one test module.
+
+    Not by the session: while Playwright's sync API lives it keeps an event loop running in this
+    thread, and every later test that calls `asyncio.run` (the Telegram fake, the collector) fails.
+    """
     from playwright.sync_api import sync_playwright
 
     from tests.browser import BrowserUnavailable, find_chromium, launch
