@@ -253,8 +253,11 @@ def collect(
 
     First time: run `chanwatch login` once to create a session string, then set
     CHANWATCH_TELEGRAM_API_ID, CHANWATCH_TELEGRAM_API_HASH and CHANWATCH_TELEGRAM_SESSION (under
-    Airflow: the `telegram_default` connection). Only allowlisted public broadcast channels are read;
-    groups, private channels, users and bots are refused. Nothing is ever joined, sent or marked read.
+    Airflow: the `telegram_default` connection). With several `[telegram] accounts`, account NAME reads
+    CHANWATCH_TELEGRAM_<NAME>_API_ID, _API_HASH and _SESSION, and each channel is read by its account
+    (a banned or flood-waited account's channels go to the next one). Only allowlisted public broadcast
+    channels are read; groups, private channels, users and bots are refused.
+    Nothing is ever joined, sent or marked read.
     Exit 1 when a channel hit a FloodWait or a transient error (retry after the wait), else 0.
     """
     import datetime as dt
@@ -270,11 +273,16 @@ def collect(
             start = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC)
         except ValueError:
             raise typer.BadParameter(f"--since {since!r}: use YYYY-MM-DD") from None
-    client = tg_client.client_factory(credentials_from_env(), settings.telegram)
-    result = run_collect(settings, client, since=start, only=channel)
+    # Every account's credentials are checked before anything is read; a client is built when first needed.
+    credentials = {name: credentials_from_env(account=name) for name in settings.telegram.accounts}
+    several = len(credentials) > 1
+    result = run_collect(settings, since=start, only=channel,
+                         clients=lambda name: tg_client.client_factory(credentials[name], settings.telegram))
     for c in result.channels:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(c.counts.items())) or "nothing new"
-        line = f"@{c.username}: {c.status}" + (f" ({c.reason})" if c.reason else "") + f"; {counts}"
+        via = f" via {c.account}" if several and c.account else ""
+        via += f" (after {', '.join(c.failed_over)} went out)" if c.failed_over else ""
+        line = f"@{c.username}: {c.status}{via}" + (f" ({c.reason})" if c.reason else "") + f"; {counts}"
         (err if c.status != "ok" else out).print(line, highlight=False, markup=False)
     if result.retry_needed:
         waits = f"; retry after {max(result.flood_waits)} s" if result.flood_waits else ""

@@ -15,11 +15,12 @@ from typing import Any
 
 from airflow.sdk import RetryDecision, RetryPolicy
 
+from chanwatch import accounts
 from chanwatch.settings import Settings, load_settings
 from processing.errors import RunFailedError
 
 log = logging.getLogger("chanwatch.orchestration")
-TELEGRAM_CONNECTION = "telegram_default"
+TELEGRAM_CONNECTION = accounts.connection_id(accounts.DEFAULT_ACCOUNT)  # telegram_<account> for the others
 # "module:callable" building the Telegram client from (credentials or None, TelegramSettings): how the
 # demo Airflow and the tests put the fake Telegram in place without touching the DAGs.
 CLIENT_FACTORY_ENV = "CHANWATCH_TELEGRAM_CLIENT_FACTORY"
@@ -58,54 +59,86 @@ def settings() -> Settings:
 
 
 def allowlisted_channels() -> list[str]:
-    """One mapped collect task per allowlisted channel."""
+    """One mapped collect task per allowlisted channel (one account)."""
     channels = [entry.username for entry in settings().allowlist]
     log.info("event=collect.plan channels=%d", len(channels))
     return channels
 
 
-def _telegram_client(current: Settings) -> Any:
+def configured_accounts() -> tuple[str, ...]:
+    """The Telegram accounts, read when the DAG file is parsed: one mapped collect task (and pool) each."""
+    return settings().telegram.accounts
+
+
+def _run_started() -> dt.datetime:
+    """When this DAG run started: every account's plan task judges flood waits at that same moment, so no channel
+    falls between two plans when a wait ends in between (bans count whenever they were recorded)."""
+    try:
+        from airflow.sdk import get_current_context
+
+        started = get_current_context()["dag_run"].start_date  # not run_after: that may be long past
+        if started is not None:
+            return started
+    except Exception:  # outside a task
+        pass
+    return dt.datetime.now(dt.UTC)
+
+
+def assigned_channels(account: str) -> list[str]:
+    """The allowlisted channels `account` reads in this run: rendezvous hashing over the accounts in rotation
+    when the run started (a banned or flood-waited account's channels go to their next account)."""
+    current = settings()
+    if current.telegram.accounts == (accounts.DEFAULT_ACCOUNT,):
+        return allowlisted_channels()
+    channels = accounts.plan(current, _run_started())[account]
+    log.info("event=collect.plan account=%s channels=%d", account, len(channels))
+    return channels
+
+
+def _telegram_client(current: Settings, account: str = accounts.DEFAULT_ACCOUNT) -> Any:
     factory_path = os.environ.get(CLIENT_FACTORY_ENV)
     if factory_path:
         from processing.errors import BadInputError
 
         try:
-            credentials = telegram_credentials()
+            credentials = telegram_credentials(account)
         except BadInputError:  # the demo's fake Telegram needs none
             credentials = None
         module, _, name = factory_path.partition(":")
         return getattr(importlib.import_module(module), name)(credentials, current.telegram)
     from collectors.telegram.client import client_factory
 
-    return client_factory(telegram_credentials(), current.telegram)
+    return client_factory(telegram_credentials(account), current.telegram)
 
 
-def telegram_credentials() -> Any:
-    """The `telegram_default` connection (login: api_id, password: api_hash, extra: {"session": ...}),
-    else the CHANWATCH_TELEGRAM_* environment variables."""
+def telegram_credentials(account: str = accounts.DEFAULT_ACCOUNT) -> Any:
+    """The `telegram_<account>` connection (login: api_id, password: api_hash, extra: {"session": ...}),
+    else the account's CHANWATCH_TELEGRAM_* environment variables (see collectors.telegram.credentials)."""
     from collectors.telegram.credentials import TelegramCredentials, credentials_from_env
 
     try:
         from airflow.sdk import Connection
 
-        conn = Connection.get(TELEGRAM_CONNECTION)
+        conn = Connection.get(accounts.connection_id(account))
     except Exception:  # not inside a task, or no such connection: the environment is the other documented form
-        return credentials_from_env()
+        return credentials_from_env(account=account)
     session = (conn.extra_dejson or {}).get("session")
     if not (conn.login and conn.password and session):
-        return credentials_from_env()
+        return credentials_from_env(account=account)
     return TelegramCredentials(int(conn.login), conn.password, session)
 
 
-def collect_channel(username: str) -> dict[str, Any]:
-    """Collect one channel; a long FloodWait becomes FloodWaitPending so the retry policy waits it out."""
+def collect_channel(username: str, account: str = accounts.DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """Collect one channel with `account` (its pool's account) while that account is in rotation, else with the
+    channel's next account; a long FloodWait becomes FloodWaitPending so the retry policy waits it out."""
     from chanwatch.steps.collect import collect
 
     current = settings()
-    result = collect(current, _telegram_client(current), only=[username])
+    result = collect(current, clients=lambda name: _telegram_client(current, name), only=[username], prefer=account)
     outcome = result.channels[0]
-    summary = {"channel": username, "status": outcome.status, "reason": outcome.reason,
-               "flood_wait_s": outcome.flood_wait_s, **dict(outcome.counts)}
+    summary = {"channel": username, "account": outcome.account, "status": outcome.status, "reason": outcome.reason,
+               "flood_wait_s": outcome.flood_wait_s, "failed_over": ",".join(outcome.failed_over) or None,
+               **dict(outcome.counts)}
     log.info("event=collect.task %s", " ".join(f"{k}={v}" for k, v in summary.items() if v is not None))
     if outcome.status == "flood_wait":
         raise FloodWaitPending(username, outcome.flood_wait_s or 0)
@@ -144,7 +177,8 @@ def recheck_referred() -> dict[str, Any]:
     from chanwatch.steps.recheck import run_recheck
 
     current = settings()
-    result = run_recheck(current, client_factory=lambda _credentials, _tg: _telegram_client(current))
+    result = run_recheck(current, client_factory=lambda _credentials, _tg: _telegram_client(
+        current, current.telegram.accounts[0]))
     if result.counts.get("unknown"):
         raise RunFailedError(f"recheck: {result.counts['unknown']} referred items could not be checked")
     return {**result.counts, "renotice_file": str(result.renotice_file) if result.renotice_file else None}

@@ -7,6 +7,7 @@ root under `var/data` and the bundled demo channel on the allowlist.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -25,6 +26,7 @@ from review.config import ReviewSettings
 DEFAULT_CONFIG_PATH = Path("chanwatch.toml")
 DEFAULT_STORAGE_ROOT = "var/data"
 USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+ACCOUNT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 DEMO_ALLOWLIST_ENTRY = {
     "username": "chanwatch_demo",
@@ -209,6 +211,8 @@ def _parse_numbers(section: str, defaults: Any, table: Any, source: Path | None,
             raise BadInputError(f"{_where(source, loc.line_of(section, key))}: key '{section}.{key}': unknown key")
     values: dict[str, Any] = {}
     for key, default in vars(defaults).items():
+        if isinstance(default, bool) or not isinstance(default, int | float):
+            continue  # a non-numeric key of the table, parsed by its own function
         raw = env.get(f"CHANWATCH_{section.upper()}_{key.upper()}", table.get(key, default))
         where = _where(source, loc.line_of(section, key)) if key in table else "environment"
         try:
@@ -219,7 +223,7 @@ def _parse_numbers(section: str, defaults: Any, table: Any, source: Path | None,
             kind = "a non-negative" if key in allow_zero else "a positive"
             raise BadInputError(f"{where}: key '{section}.{key}' must be {kind} number, got {raw!r}")
         values[key] = value
-    return type(defaults)(**values)
+    return dataclasses.replace(defaults, **values)
 
 
 def _parse_strings(section: str, defaults: Any, table: Any, source: Path | None, loc: _Locator,
@@ -238,6 +242,31 @@ def _parse_strings(section: str, defaults: Any, table: Any, source: Path | None,
             raise BadInputError(f"{where}: key '{section}.{key}' must be a non-empty string")
         values[key] = value
     return type(defaults)(**values)
+
+
+def _parse_accounts(table: Mapping[str, Any], source: Path | None, loc: _Locator,
+                    env: Mapping[str, str]) -> tuple[str, ...]:
+    """`[telegram] accounts = ["acct_a", "acct_b"]` (or CHANWATCH_TELEGRAM_ACCOUNTS=acct_a,acct_b): the account
+    names collection is spread over; default: one account, `default`."""
+    if "CHANWATCH_TELEGRAM_ACCOUNTS" in env:
+        raw: Any = [name.strip() for name in env["CHANWATCH_TELEGRAM_ACCOUNTS"].split(",") if name.strip()]
+        where = "environment"
+    else:
+        raw = table.get("accounts", list(TelegramSettings.accounts))
+        where = _where(source, loc.line_of("telegram", "accounts"))
+    problem = None
+    if not isinstance(raw, list) or not raw:
+        problem = "must be a non-empty array of account names"
+    else:
+        bad = [name for name in raw if not isinstance(name, str) or not ACCOUNT_NAME_RE.match(name)]
+        if bad:
+            problem = (f"{bad[0]!r} is not an account name (lower-case letters, digits and _, starting with a "
+                       "letter, at most 32 characters)")
+        elif len(set(raw)) != len(raw):
+            problem = f"{next(n for n in raw if raw.count(n) > 1)!r} is listed twice"
+    if problem:
+        raise BadInputError(f"{where}: key 'telegram.accounts' {problem}")
+    return tuple(raw)
 
 
 def _parse_privacy(table: Any, source: Path | None, loc: _Locator, env: Mapping[str, str]) -> PrivacySettings:
@@ -308,8 +337,12 @@ def load_settings(config: Path | str | None = None, storage: str | None = None,
                               allow_zero=frozenset({"pdq_min_quality", "vpdq_frame_quality",
                                                     "vpdq_compared_match_percent", "phash_max_distance",
                                                     "dhash_max_distance", "flat_index_max_entries"}))
-    telegram = _parse_numbers("telegram", TelegramSettings(), data.get("telegram", {}), source, loc, env,
+    telegram_table = data.get("telegram", {})
+    telegram_table = {k: v for k, v in telegram_table.items() if k != "accounts"} \
+        if isinstance(telegram_table, Mapping) else telegram_table
+    telegram = _parse_numbers("telegram", TelegramSettings(), telegram_table, source, loc, env,
                               allow_zero=frozenset({"rescan_days", "flood_sleep_threshold"}))
+    telegram = dataclasses.replace(telegram, accounts=_parse_accounts(data.get("telegram", {}), source, loc, env))
     airflow = _parse_numbers("airflow", AirflowSettings(), data.get("airflow", {}), source, loc, env)
     hashlists = _parse_strings("hashlists", HashlistSettings(), data.get("hashlists", {}), source, loc, env)
     review_table = data.get("review", {})

@@ -2,6 +2,9 @@
 
 Thin on purpose: the work is `chanwatch.orchestration.collect_channel`, the same step as
 `chanwatch collect`. A long FloodWait is retried after exactly the wait Telegram asked for.
+With several Telegram accounts (`[telegram] accounts`), each account has its own mapped task
+(`collect_channel_<account>`) in its own pool (`telegram_api_<account>`), over the channels
+assigned to it when the run starts (chanwatch.accounts).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, DeltaDataIntervalTimetable, task
 
-from chanwatch import orchestration
+from chanwatch import accounts, orchestration
 from chanwatch.assets import COLLECTED
 from chanwatch.settings import load_settings
 
@@ -23,19 +26,24 @@ with DAG(
     tags=["chanwatch"],
     doc_md=__doc__,
 ):
+    per_account = []
+    for account in orchestration.configured_accounts():
 
-    @task
-    def channels() -> list[str]:
-        return orchestration.allowlisted_channels()
+        @task(task_id=accounts.channels_task_id(account))
+        def channels(account: str = account) -> list[str]:
+            return orchestration.assigned_channels(account)
 
-    @task(pool="telegram_api", retries=8, retry_delay=dt.timedelta(minutes=2),
-          retry_policy=orchestration.FloodWaitRetryPolicy(), map_index_template="{{ task.op_kwargs['username'] }}")
-    def collect_channel(username: str) -> dict:
-        return orchestration.collect_channel(username)
+        @task(task_id=accounts.collect_task_id(account), pool=accounts.pool_name(account), retries=8,
+              retry_delay=dt.timedelta(minutes=2), retry_policy=orchestration.FloodWaitRetryPolicy(),
+              map_index_template="{{ task.op_kwargs['username'] }}")
+        def collect_channel(username: str, account: str = account) -> dict:
+            return orchestration.collect_channel(username, account)
+
+        per_account.append(collect_channel.partial(account=account).expand(username=channels(account)))
 
     @task(outlets=[COLLECTED], trigger_rule="all_done")
-    def collected(results: list[dict | None]) -> dict:
+    def collected(*results: list[dict | None]) -> dict:
         """Emit the Asset that schedules matching, once every channel has had its turn."""
-        return {"channels": len(results)}
+        return {"channels": sum(len(r or []) for r in results)}
 
-    collected(collect_channel.expand(username=channels()))
+    collected(*per_account)

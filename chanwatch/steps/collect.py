@@ -6,6 +6,11 @@ first. Media is downloaded into memory, hashed and dropped. Rows are committed e
 `commit_every` messages and at the end, and the channel's checkpoint (highest stored id) is
 written after each commit, so a run stopped anywhere resumes without loss or duplicates. A long
 FloodWait ends the channel's step with its progress committed and the wait recorded.
+
+With several Telegram accounts (`[telegram] accounts`), each channel is read by its account
+(chanwatch.accounts: rendezvous hashing over the accounts in rotation). When an account is banned, or
+hits a FloodWait of at least `account_flood_threshold` seconds, that is recorded, and the channel
+(resuming from its checkpoint) and the rest of that account's channels go to their next account.
 """
 
 from __future__ import annotations
@@ -15,16 +20,19 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 from telethon import TelegramClient, errors
 
+from chanwatch.accounts import AccountHealth, available_accounts, record_health
 from chanwatch.runs import new_run_id
 from chanwatch.settings import AllowlistEntry, Settings
 from chanwatch.steps.retention import message_policy
 from chanwatch.steps.telegram_access import (
+    ACCOUNT_OUT_ERRORS,
     CHANNEL_GONE_ERRORS,
     CHECKPOINT_KIND,
     checkpoint_key,
@@ -32,6 +40,8 @@ from chanwatch.steps.telegram_access import (
     moved_reason,
     new_reader,
 )
+from collectors.telegram.reader import ChannelReader
+from processing.assignment import choose_account
 from processing.errors import BadInputError
 from processing.hashing import hash_media
 from processing.privacy import MessagePolicy
@@ -57,6 +67,9 @@ class ChannelOutcome:
     flood_wait_s: int | None = None
     counts: Counter = field(default_factory=Counter)
     key: str = ""  # the channel's checkpoint key
+    account: str | None = None  # the account that read it (last)
+    failed_over: list[str] = field(default_factory=list)  # accounts that went out while reading it
+    account_out: str | None = None  # banned or flood_wait: this attempt's account is out of rotation
 
 
 @dataclass
@@ -87,21 +100,37 @@ class _Pending:
         return len(self.messages)
 
 
+@dataclass
+class _Account:
+    name: str
+    client: TelegramClient
+    reader: ChannelReader
+
+
 class Collector:
-    def __init__(self, settings: Settings, client: TelegramClient, *, since: dt.datetime | None = None,
-                 only: list[str] | None = None, now: dt.datetime | None = None) -> None:
+    def __init__(self, settings: Settings, client: TelegramClient | None = None, *, since: dt.datetime | None = None,
+                 only: list[str] | None = None, now: dt.datetime | None = None,
+                 clients: Callable[[str], TelegramClient] | None = None, prefer: str | None = None) -> None:
+        """`client` reads every channel (one account), or `clients(account)` builds each account's client when it
+        is first needed; `prefer`: the account to use while it is in rotation (an Airflow task's pool)."""
         self.settings = settings
         self.tg = settings.telegram
-        self.client = client
+        self.accounts = self.tg.accounts
+        if clients is None:
+            if client is None or len(self.accounts) > 1:
+                raise ValueError("collect: pass clients= (a client per account) when several accounts are configured")
+            clients = lambda _account: client  # noqa: E731
+        self.clients = clients
+        self.prefer = prefer
+        self._open: dict[str, _Account] = {}
         self.since = since
         self.only = [u.lstrip("@").lower() for u in only or []]
         self.now = now or dt.datetime.now(dt.UTC)
         self.store = Store(settings.storage_root)
         self.run_id = new_run_id("collect")
         self.result = CollectResult(self.run_id)
-        self.reader = new_reader(client, self.tg)
+        self.reader: ChannelReader | None = None  # the current channel's account's reader
         self.policy = MessagePolicy()
-        self.requests, self.downloads = self.reader.requests, self.reader.downloads
 
     def entries(self) -> list[AllowlistEntry]:
         entries = list(self.settings.allowlist)
@@ -118,19 +147,53 @@ class Collector:
         entries = self.entries()
         with self.store.writer_lock():
             self.policy = message_policy(self.settings, self.store, self.now)
-            await self.client.connect()
             try:
                 for entry in entries:
-                    self.result.channels.append(await self._channel(entry))
+                    self.result.channels.append(await self._routed(entry))
             finally:
-                await self.client.disconnect()
+                for account in self._open.values():
+                    await account.client.disconnect()
         self.result.seconds = time.perf_counter() - started
         self._report()
         return self.result
 
+    # -- accounts ---------------------------------------------------------------------------------
+    async def _account(self, name: str) -> _Account:
+        if name not in self._open:
+            client = self.clients(name)
+            await client.connect()
+            self._open[name] = _Account(name, client, new_reader(client, self.tg))
+        return self._open[name]
+
+    async def _routed(self, entry: AllowlistEntry) -> ChannelOutcome:
+        """Read the channel with its account; if that account goes out meanwhile, record it and go on with the
+        channel's next account in rotation (from the channel's checkpoint), until none is left."""
+        tried: list[str] = []
+        counts: Counter = Counter()
+        while True:
+            available = [a for a in available_accounts(self.store, self.accounts, self.now) if a not in tried]
+            name = choose_account(entry.username, self.accounts, available, None if tried else self.prefer)
+            account = await self._account(name)
+            self.reader = account.reader
+            outcome = await self._channel(entry, name)
+            outcome.account, outcome.failed_over = name, list(tried)
+            outcome.counts.update(counts)
+            if outcome.account_out is None:
+                return outcome
+            until = (self.now + dt.timedelta(seconds=outcome.flood_wait_s or 0)
+                     if outcome.account_out == "flood_wait" else None)
+            record_health(self.store, AccountHealth(name, outcome.account_out, self.now, until,
+                                                    outcome.reason or ""))
+            tried.append(name)
+            if not [a for a in available if a not in tried]:
+                return outcome  # no account left in rotation: the channel's trouble is reported as it is
+            counts = Counter(outcome.counts)
+            log.warning("event=collect.failover channel=%s account=%s status=%s", entry.username, name,
+                        outcome.account_out)
+
     # -- one channel ------------------------------------------------------------------------------
-    async def _channel(self, entry: AllowlistEntry) -> ChannelOutcome:
-        outcome = ChannelOutcome(entry.username, entry.channel_id, key=checkpoint_key(entry))
+    async def _channel(self, entry: AllowlistEntry, account: str = "default") -> ChannelOutcome:
+        outcome = ChannelOutcome(entry.username, entry.channel_id, key=checkpoint_key(entry), account=account)
         checkpoint = read_checkpoint(self.store, CHECKPOINT_KIND, outcome.key) or {}
         pending = _Pending()
         state: dict[str, Any] | None = None
@@ -158,6 +221,13 @@ class Collector:
         except errors.FloodWaitError as wait:
             outcome.status, outcome.flood_wait_s = "flood_wait", wait.seconds
             outcome.reason = f"Telegram asked to wait {wait.seconds} s (FloodWait); progress is committed"
+            if wait.seconds >= self.tg.account_flood_threshold:
+                outcome.account_out = "flood_wait"
+            if state is not None:
+                self._commit(outcome.channel_id, state, pending, outcome)
+        except ACCOUNT_OUT_ERRORS as exc:  # the account's session is dead (banned, deactivated, revoked)
+            outcome.status, outcome.account_out = "error", "banned"
+            outcome.reason = f"account {account} is out: {type(exc).__name__}"
             if state is not None:
                 self._commit(outcome.channel_id, state, pending, outcome)
         except PERMANENT as exc:
@@ -166,8 +236,8 @@ class Collector:
             outcome.status, outcome.reason = "error", f"{type(exc).__name__}: {exc}"
             if state is not None:
                 self._commit(outcome.channel_id, state, pending, outcome)
-        log.info("event=collect.channel channel=%s status=%s %s%s", entry.username, outcome.status,
-                 " ".join(f"{k}={v}" for k, v in sorted(outcome.counts.items())),
+        log.info("event=collect.channel channel=%s account=%s status=%s %s%s", entry.username, account,
+                 outcome.status, " ".join(f"{k}={v}" for k, v in sorted(outcome.counts.items())),
                  f" reason={outcome.reason!r}" if outcome.reason else "")
         return outcome
 
@@ -227,7 +297,7 @@ class Collector:
             return media
         try:
             data, variant, reason = await self.reader.download(message, ref, self.tg.max_media_bytes)
-        except errors.FloodWaitError:
+        except (errors.FloodWaitError, *ACCOUNT_OUT_ERRORS):
             raise
         except (errors.RPCError, TimeoutError, ConnectionError) as exc:
             data, variant, reason = None, None, f"download failed: {type(exc).__name__}: {exc}"
@@ -296,12 +366,18 @@ class Collector:
         pending.messages, pending.media, pending.snapshot, pending.max_id = [], [], None, None
 
     def _report(self) -> None:
+        readers = [account.reader for account in self._open.values()]
+        requests = sum(r.requests.acquired for r in readers)
+        downloads = sum(r.downloads.acquired for r in readers)
         report = {"run_id": self.run_id, "step": "collect", "seconds": self.result.seconds,
-                  "requests": self.requests.acquired, "downloads": self.downloads.acquired,
-                  "paced_wait_s": round(self.requests.waited_s + self.downloads.waited_s, 3),
+                  "requests": requests, "downloads": downloads,
+                  "paced_wait_s": round(sum(r.requests.waited_s + r.downloads.waited_s for r in readers), 3),
                   "flood_waits_s": self.result.flood_waits,
+                  "accounts": {a.name: {"requests": a.reader.requests.acquired,
+                                        "downloads": a.reader.downloads.acquired} for a in self._open.values()},
                   "channels": [{"username": c.username, "channel_id": c.channel_id, "status": c.status,
-                                "reason": c.reason, "flood_wait_s": c.flood_wait_s, "counts": dict(c.counts)}
+                                "reason": c.reason, "flood_wait_s": c.flood_wait_s, "counts": dict(c.counts),
+                                "account": c.account, "failed_over": c.failed_over}
                                for c in self.result.channels]}
         write_run_report(self.store, self.run_id, report)
         log.info("event=collect.done run_id=%s channels=%d ok=%d refused=%d failed=%d flood_waits=%s requests=%d "
@@ -309,10 +385,12 @@ class Collector:
                  sum(c.status == "ok" for c in self.result.channels),
                  sum(c.status == "refused" for c in self.result.channels),
                  sum(c.status in ("failed", "error") for c in self.result.channels), self.result.flood_waits,
-                 self.requests.acquired, self.downloads.acquired, self.result.seconds)
+                 requests, downloads, self.result.seconds)
 
 
-def collect(settings: Settings, client: TelegramClient, *, since: dt.datetime | None = None,
-            only: list[str] | None = None, now: dt.datetime | None = None) -> CollectResult:
-    """Entry point shared by the CLI and the Airflow task."""
-    return asyncio.run(Collector(settings, client, since=since, only=only, now=now).run())
+def collect(settings: Settings, client: TelegramClient | None = None, *, since: dt.datetime | None = None,
+            only: list[str] | None = None, now: dt.datetime | None = None,
+            clients: Callable[[str], TelegramClient] | None = None, prefer: str | None = None) -> CollectResult:
+    """Entry point shared by the CLI and the Airflow task: `client` for one account, or `clients(account)`."""
+    return asyncio.run(Collector(settings, client, since=since, only=only, now=now, clients=clients,
+                                 prefer=prefer).run())

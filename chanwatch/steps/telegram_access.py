@@ -28,6 +28,13 @@ CHECKPOINT_KIND = "telegram"
 CHANNEL_GONE_ERRORS: tuple[type[BaseException], ...] = (
     errors.ChannelPrivateError, errors.UsernameNotOccupiedError, errors.UsernameInvalidError,
     errors.ChannelInvalidError, errors.ChannelBannedError, errors.ChannelPublicGroupNaError)
+# Telegram's answers when the account's session is dead (the account banned or deactivated, the session
+# revoked, expired or used from two places at once): no request of this account will work until the operator
+# replaces its session. Collection goes on with the other accounts.
+ACCOUNT_OUT_ERRORS: tuple[type[BaseException], ...] = (
+    errors.AuthKeyUnregisteredError, errors.AuthKeyInvalidError, errors.AuthKeyDuplicatedError,
+    errors.UserDeactivatedError, errors.UserDeactivatedBanError, errors.SessionRevokedError,
+    errors.SessionExpiredError)
 
 # Builds the account's client from (credentials or None, [telegram] settings), like
 # `collectors.telegram.client.client_factory` and the CHANWATCH_TELEGRAM_CLIENT_FACTORY factories.
@@ -65,10 +72,11 @@ def telegram_client(settings: Settings, client_factory: ClientFactory | None = N
     A given factory (an Airflow connection's, the fake Telegram) gets the credentials when they are set and
     None otherwise, as orchestration does for CHANWATCH_TELEGRAM_CLIENT_FACTORY.
     """
+    account = settings.telegram.accounts[0]  # with several accounts, the first configured one
     if client_factory is None:
-        return tg_client.client_factory(credentials_from_env(), settings.telegram)
+        return tg_client.client_factory(credentials_from_env(account=account), settings.telegram)
     try:
-        credentials: TelegramCredentials | None = credentials_from_env()
+        credentials: TelegramCredentials | None = credentials_from_env(account=account)
     except BadInputError:
         credentials = None
     return client_factory(credentials, settings.telegram)

@@ -1,4 +1,7 @@
-"""Telegram credentials from the environment (or, under Airflow, the `telegram_default` connection).
+"""Telegram credentials from the environment (or, under Airflow, the `telegram_<account>` connection).
+
+The account `default` reads CHANWATCH_TELEGRAM_API_ID, _API_HASH and _SESSION; any other account
+`<name>` reads CHANWATCH_TELEGRAM_<NAME>_API_ID, _API_HASH and _SESSION.
 
 The API hash and the session string are secrets: this object never shows them in its repr, and
 nothing in chanwatch logs them, writes them to a dataset or puts them in an error message.
@@ -24,12 +27,22 @@ class TelegramCredentials:
     session: str = field(repr=False)
 
 
-def credentials_from_env(env: Mapping[str, str] | None = None) -> TelegramCredentials:
+def env_names(account: str = "default") -> tuple[str, str, str]:
+    """The variables (api id, api hash, session) holding an account's credentials."""
+    if account == "default":
+        return ENV_API_ID, ENV_API_HASH, ENV_SESSION
+    prefix = f"CHANWATCH_TELEGRAM_{account.upper()}"
+    return f"{prefix}_API_ID", f"{prefix}_API_HASH", f"{prefix}_SESSION"
+
+
+def credentials_from_env(env: Mapping[str, str] | None = None, account: str = "default") -> TelegramCredentials:
     env = os.environ if env is None else env
-    missing = [name for name in (ENV_API_ID, ENV_API_HASH, ENV_SESSION) if not env.get(name)]
+    api_id, api_hash, session = env_names(account)
+    missing = [name for name in (api_id, api_hash, session) if not env.get(name)]
     if missing:
-        raise BadInputError(f"Telegram credentials missing: set {', '.join(missing)} (run `chanwatch login` "
+        whose = "" if account == "default" else f" for account {account!r}"
+        raise BadInputError(f"Telegram credentials missing{whose}: set {', '.join(missing)} (run `chanwatch login` "
                             "to create a session string)")
-    if not env[ENV_API_ID].strip().isdigit():
-        raise BadInputError(f"{ENV_API_ID} must be the numeric api_id from my.telegram.org")
-    return TelegramCredentials(int(env[ENV_API_ID]), env[ENV_API_HASH].strip(), env[ENV_SESSION].strip())
+    if not env[api_id].strip().isdigit():
+        raise BadInputError(f"{api_id} must be the numeric api_id from my.telegram.org")
+    return TelegramCredentials(int(env[api_id]), env[api_hash].strip(), env[session].strip())

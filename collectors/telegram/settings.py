@@ -22,3 +22,9 @@ class TelegramSettings:
     page_size: int = 100
     # Commit (and checkpoint) after this many messages, so a long backfill keeps its progress.
     commit_every: int = 5000
+    # A FloodWait at least this long takes the account out of rotation until it ends; with more than one
+    # account, its channels go to the next account meanwhile (shorter waits are retried on the same account).
+    account_flood_threshold: int = 300
+    # The Telegram accounts collection is spread over (lower-case names; see chanwatch.accounts). "default" is
+    # the Airflow connection `telegram_default`, pool `telegram_api` and the CHANWATCH_TELEGRAM_* variables.
+    accounts: tuple[str, ...] = ("default",)
