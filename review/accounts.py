@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,6 +16,8 @@ from storage.reviewdb import audit
 from storage.reviewdb.models import ROLES, LoginThrottle, User
 
 HASHER = PasswordHasher()
+# argon2 takes ~64 MiB and ~0.2 s a check: at most this many at once per process, whoever asks.
+VERIFY_SLOTS = threading.BoundedSemaphore(4)
 # Verifying against this keeps the time of a login for an unknown name close to a known one's.
 _DUMMY_HASH = HASHER.hash("chanwatch-timing-equaliser")
 RANK = {"analyst": 1, "lead": 2, "admin": 3}
@@ -77,7 +80,8 @@ def authenticate(session: Session, name: str, password: str, address: str, setti
                            "or ask an admin.")
     ok = False
     try:
-        ok = HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+        with VERIFY_SLOTS:
+            ok = HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None or not user.active:

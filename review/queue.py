@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, exists, func, select, tuple_
+from sqlalchemy import Select, and_, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from storage.reviewdb.models import Item, Match
@@ -39,20 +39,43 @@ class QueuePage:
     facets: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _filtered(f: QueueFilter) -> Select:
+FEW = 500  # a match filter selecting at most this many match rows is answered from the matches' indexes
+
+
+def _match_conditions(f: QueueFilter) -> list:
+    conditions = []
+    if f.list_name:
+        conditions.append(Match.list_name == f.list_name)
+    if f.category:
+        conditions.append(Match.category == f.category)
+    if f.signal_type:
+        conditions.append(Match.signal_type == f.signal_type)
+    return conditions
+
+
+def _few_items(session: Session, f: QueueFilter) -> list[int] | None:
+    """The item ids a selective match filter selects, or None when it selects many (more than FEW rows).
+
+    Walking the order index with an EXISTS probe per item finds a page fast when many items match,
+    but crosses every item when few or none do; then the matches' own indexes answer at once.
+    """
+    conditions = _match_conditions(f)
+    if not conditions:
+        return None
+    ids = list(session.scalars(select(Match.item_id).where(*conditions).limit(FEW + 1)))
+    return sorted(set(ids)) if len(ids) <= FEW else None
+
+
+def _filtered(f: QueueFilter, few: list[int] | None = None) -> Select:
     query = select(Item)
     if f.status == "open":
         query = query.where(Item.status.in_(("new", "escalated")))
     elif f.status != "all":
         query = query.where(Item.status == f.status)
-    match_conditions = []
-    if f.list_name:
-        match_conditions.append(Match.list_name == f.list_name)
-    if f.category:
-        match_conditions.append(Match.category == f.category)
-    if f.signal_type:
-        match_conditions.append(Match.signal_type == f.signal_type)
-    if match_conditions:
+    match_conditions = _match_conditions(f)
+    if few is not None:
+        query = query.where(Item.id.in_(few))
+    elif match_conditions:
         query = query.where(exists().where(Match.item_id == Item.id, *match_conditions))
     if f.channel:
         query = query.where(Item.channel_username == f.channel)
@@ -96,9 +119,11 @@ def queue_page(session: Session, f: QueueFilter, cursor: str | None, page_size: 
     answer with a range scan of the sort order's index.
     """
     f = f.normalised()
-    base = _filtered(f)
+    base = _filtered(f, _few_items(session, f))
     counted = session.scalar(select(func.count()).select_from(
         base.with_only_columns(Item.id).limit(COUNT_CAP + 1).subquery())) or 0
+    if counted == 0:
+        return QueuePage(items=[], total=0, next_cursor=None)
     column, descending = _order(f)
     wanted = page_size + 1
     position = _decode(cursor, f) if cursor else None
@@ -158,8 +183,11 @@ def sightings(session: Session, item: Item, limit: int = 200) -> list[tuple[Item
         ids.update(session.scalars(select(Item.id).where(Item.media_sha256 == item.media_sha256)))
     entries = sorted({(m.signal_type, m.entry_hash) for m in item.matches})
     if entries:
-        ids.update(session.scalars(select(Match.item_id).where(tuple_(Match.signal_type, Match.entry_hash)
-                                                                 .in_(entries))))
+        # an OR of equalities, not a row-value IN: SQLite answers (a, b) IN (VALUES ...) of two or more
+        # pairs with a scan of all matches, and the OR with one index search per pair
+        ids.update(session.scalars(select(Match.item_id).where(or_(*(and_(Match.signal_type == signal,
+                                                                          Match.entry_hash == entry)
+                                                                     for signal, entry in entries)))))
     media_hashes = sorted({m.media_hash for m in item.matches if m.media_hash})
     if media_hashes:
         ids.update(session.scalars(select(Match.item_id).where(Match.media_hash.in_(media_hashes))))

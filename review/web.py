@@ -91,8 +91,8 @@ def _routes(app: FastAPI, sessions: sessionmaker[Session], settings: ReviewSetti
         """One session per request. On SQLite a POST takes the write lock up front (BEGIN IMMEDIATE):
         a transaction that read first and wrote later would fail if another writer committed between."""
         with sessions() as s:
-            if immediate and request.method == "POST":
-                s.execute(text("BEGIN IMMEDIATE"))
+            if immediate and request.method == "POST" and request.url.path != "/login":
+                s.execute(text("BEGIN IMMEDIATE"))  # not for /login: the password check must not hold the lock
             yield s
 
     DB = Annotated[Session, Depends(db)]

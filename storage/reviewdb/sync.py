@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import func, insert, select, text, tuple_, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.reviewdb import audit
@@ -136,7 +136,8 @@ def _confirmed_hashes(session: Session, entry_keys: set[tuple[str, str]], sha256
         chunk = entries[start:start + 500]
         rows = session.execute(
             select(Match.signal_type, Match.entry_hash, Item.id).join(Item)
-            .where(Item.status.in_(CONFIRMED), tuple_(Match.signal_type, Match.entry_hash).in_(chunk))
+            .where(Item.status.in_(CONFIRMED), or_(*(and_(Match.signal_type == signal, Match.entry_hash == entry)
+                                                     for signal, entry in chunk)))
             .order_by(Item.id)).all()
         for signal, entry_hash, item_id in rows:
             found.setdefault((signal, entry_hash), item_id)
@@ -239,8 +240,9 @@ def _existing_items(session: Session, keys: list[tuple[int, int, int]]) -> dict[
     found: dict[tuple[int, int, int], int] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        rows = session.execute(select(Item.id, Item.channel_id, Item.message_id, Item.media_index).where(
-            tuple_(Item.channel_id, Item.message_id, Item.media_index).in_(chunk))).all()
+        # an OR of equalities: SQLite answers it with one index search per key, a row-value IN with a scan
+        rows = session.execute(select(Item.id, Item.channel_id, Item.message_id, Item.media_index).where(or_(*(
+            and_(Item.channel_id == c, Item.message_id == m, Item.media_index == i) for c, m, i in chunk)))).all()
         found.update({(r.channel_id, r.message_id, r.media_index): r.id for r in rows})
     return found
 
