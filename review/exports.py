@@ -38,8 +38,8 @@ def referral_rows(referral: Referral) -> list[dict[str, Any]]:
     return rows
 
 
-def _cell(value: Any) -> Any:
-    """Guard spreadsheet users against formula injection from hostile text."""
+def spreadsheet_safe(value: Any) -> Any:
+    """Guard spreadsheet users against formula injection from hostile text (every CSV chanwatch writes)."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
@@ -50,7 +50,7 @@ def referral_csv(referral: Referral) -> str:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in referral_rows(referral):
-        writer.writerow({k: _cell(v) for k, v in row.items()})
+        writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
     return buf.getvalue()
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
@@ -39,6 +39,7 @@ from storage.reviewdb.engine import session_factory
 from storage.reviewdb.models import AuditEntry, Item, Referral, User
 
 HERE = Path(__file__).parent
+_Row = TypeVar("_Row")
 USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 
 
@@ -74,6 +75,13 @@ def create_app(engine: Engine, settings: ReviewSettings | None = None) -> FastAP
         return RedirectResponse("/login", status_code=303)
 
     return app
+
+
+def _get_or_404(db: Session, model: type[_Row], row_id: int, label: str) -> _Row:
+    row = db.get(model, row_id)
+    if row is None:
+        raise HTTPException(404, f"No {label} {row_id}.")
+    return row
 
 
 def embed_url(item: Item) -> str | None:
@@ -206,10 +214,7 @@ def _routes(app: FastAPI, sessions: sessionmaker[Session], settings: ReviewSetti
 
     # -- evidence and decisions ---------------------------------------------------------------------
     def _item(ctx: Ctx, item_id: int) -> Item:
-        item = ctx.db.get(Item, item_id)
-        if item is None:
-            raise HTTPException(404, f"No item {item_id}.")
-        return item
+        return _get_or_404(ctx.db, Item, item_id, "item")
 
     def evidence(request: Request, ctx: Ctx, item: Item, status: int = 200, error: str | None = None,
                  preview: str = "none") -> HTMLResponse:
@@ -304,10 +309,7 @@ def _routes(app: FastAPI, sessions: sessionmaker[Session], settings: ReviewSetti
         return RedirectResponse(f"/referrals/{referral.id}", status_code=303)
 
     def _referral(ctx: Ctx, referral_id: int) -> Referral:
-        referral = ctx.db.get(Referral, referral_id)
-        if referral is None:
-            raise HTTPException(404, f"No referral {referral_id}.")
-        return referral
+        return _get_or_404(ctx.db, Referral, referral_id, "referral")
 
     @app.get("/referrals/{referral_id}")
     def referral_view(request: Request, referral_id: int, ctx: Lead, error: str | None = None) -> HTMLResponse:
@@ -357,9 +359,7 @@ def _routes(app: FastAPI, sessions: sessionmaker[Session], settings: ReviewSetti
 
     @app.post("/admin/users/{user_id}/unlock")
     def unlock_user(user_id: int, ctx: Admin) -> Response:
-        user = ctx.db.get(User, user_id)
-        if user is None:
-            raise HTTPException(404, f"No user {user_id}.")
+        user = _get_or_404(ctx.db, User, user_id, "user")
         accounts.unlock(ctx.db, user, ctx.user.name)
         ctx.db.commit()
         return RedirectResponse("/admin/users", status_code=303)

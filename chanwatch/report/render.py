@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from chanwatch.report import charts
 from chanwatch.report.figures import ReportFigures
+from review.exports import spreadsheet_safe
 from storage.files import write_bytes_atomic
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -36,11 +37,7 @@ def _csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Path:
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # a spreadsheet must not run hostile text as a formula
-    return value
+    return value.isoformat() if isinstance(value, dt.datetime) else spreadsheet_safe(value)
 
 
 def write(figures: ReportFigures, out_dir: Path) -> tuple[Path, list[Path]]:
