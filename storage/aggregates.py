@@ -15,13 +15,17 @@ State (under `_state/aggregates/`):
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from storage.files import fsync_dir, write_parquet_atomic
+from storage.objectstore import (
+    StoragePath,
+    delete_object,
+    list_with_identity,
+    parquet_rows,
+    read_parquet,
+    read_parquet_schema,
+)
 from storage.schemas import FORWARD_EDGES, MATCHES, MEDIA, MESSAGES, UTC_TS, DatasetSpec
 from storage.store import Store, _fault_point
 
@@ -42,26 +46,18 @@ META_KEY = b"chanwatch.aggregates"
 
 
 def input_fingerprints(store: Store) -> pa.Table:
-    """(dataset, path, size, mtime_ns, inode) of every input file, from a directory walk: no file is opened.
+    """(dataset, path, size, mtime_ns, inode) of every input file, from a listing: no file is opened.
 
-    Writers replace files by rename (storage.files), so a rewritten file also has a new inode: two
-    versions written within the same clock tick still differ. (A copy of the whole root has new inodes
-    too: its first run re-reads every file once, finds the same digests, and rewrites nothing.)
+    Writers replace files by rename locally (storage.files), so a rewritten file also has a new inode:
+    two versions written within the same clock tick still differ. On object storage the "inode" is
+    derived from the ETag, which every PUT changes. (A copy of the whole root has new inodes too: its
+    first run re-reads every file once, finds the same digests, and rewrites nothing.)
     """
     rows: dict[str, list] = {name: [] for name in FINGERPRINT_SCHEMA.names}
+    prefix = len(str(store.root)) + 1
     for spec in INPUTS:
-        base = store.dataset_dir(spec)
-        prefix = len(str(store.root)) + 1
-        found = []
-        stack = [str(base)] if base.is_dir() else []
-        while stack:  # os.scandir: the stat comes with the listing, unlike Path.rglob + Path.stat
-            with os.scandir(stack.pop()) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    elif entry.name.endswith(".parquet") and not entry.name.startswith("."):
-                        stat = entry.stat(follow_symlinks=False)
-                        found.append((entry.path[prefix:], stat.st_size, stat.st_mtime_ns, stat.st_ino))
+        found = [(path[prefix:], size, mtime_ns, identity)
+                 for path, size, mtime_ns, identity in list_with_identity(store.dataset_dir(spec), ".parquet")]
         for rel, size, mtime_ns, inode in sorted(found):
             rows["dataset"].append(spec.name)
             rows["path"].append(rel)
@@ -71,7 +67,7 @@ def input_fingerprints(store: Store) -> pa.Table:
     return pa.table(rows, schema=FINGERPRINT_SCHEMA)
 
 
-def state_path(store: Store) -> Path:
+def state_path(store: Store) -> StoragePath:
     return store.state_path(STATE_DIR, "inputs.parquet")
 
 
@@ -80,7 +76,7 @@ def read_state(store: Store) -> tuple[pa.Table | None, str | None]:
     table = read_table(state_path(store), STATE_SCHEMA)
     if table is None:
         return None, None
-    metadata = pq.read_schema(state_path(store)).metadata or {}
+    metadata = read_parquet_schema(state_path(store)).metadata or {}
     tag = metadata.get(META_KEY)
     return table, tag.decode() if tag else None
 
@@ -92,48 +88,48 @@ def write_state(store: Store, table: pa.Table, tag: str) -> None:
     write_parquet_atomic(state_path(store), table)
 
 
-def month_path(store: Store, spec: DatasetSpec, month: str) -> Path:
+def month_path(store: Store, spec: DatasetSpec, month: str) -> StoragePath:
     return store.dataset_dir(spec) / f"month={month}" / "part.parquet"
 
 
-def edges_path(store: Store) -> Path:
+def edges_path(store: Store) -> StoragePath:
     return store.dataset_dir(FORWARD_EDGES) / "edges.parquet"
 
 
-def partials_path(store: Store, month: str) -> Path:
+def partials_path(store: Store, month: str) -> StoragePath:
     return store.state_path(STATE_DIR, "forward_edges_daily", f"month={month}", "part.parquet")
 
 
-def partials_dir(store: Store) -> Path:
+def partials_dir(store: Store) -> StoragePath:
     return store.state_path(STATE_DIR, "forward_edges_daily")
 
 
-def existing_months(base: Path) -> set[str]:
+def existing_months(base: StoragePath) -> set[str]:
     """Months that have a `month=YYYY-MM/part.parquet` under `base`."""
     if not base.exists():
         return set()
     return {p.parent.name.removeprefix("month=") for p in base.glob("month=*/part.parquet")}
 
 
-def row_count(path: Path) -> int:
+def row_count(path: StoragePath) -> int:
     """Rows in a Parquet file, from its footer (0 when it is missing or unreadable)."""
     try:
-        return pq.ParquetFile(path).metadata.num_rows
+        return parquet_rows(path)
     except (OSError, pa.ArrowException):
         return 0
 
 
-def read_table(path: Path, schema: pa.Schema) -> pa.Table | None:
+def read_table(path: StoragePath, schema: pa.Schema) -> pa.Table | None:
     """The file's rows in `schema`, or None when it is missing or cannot be read (it is then rebuilt)."""
     if not path.exists():
         return None
     try:
-        return pq.read_table(path, schema=schema)
+        return read_parquet(path, schema=schema)
     except (OSError, pa.ArrowException):
         return None
 
 
-def write_table(path: Path, table: pa.Table, spec: DatasetSpec | None = None) -> None:
+def write_table(path: StoragePath, table: pa.Table, spec: DatasetSpec | None = None) -> None:
     """Replace one output or partial file atomically (a test hook can kill the process right after)."""
     if spec is not None:
         table = table.cast(spec.schema).replace_schema_metadata({
@@ -142,11 +138,11 @@ def write_table(path: Path, table: pa.Table, spec: DatasetSpec | None = None) ->
     _fault_point("aggregate")
 
 
-def remove_file(path: Path) -> bool:
+def remove_file(path: StoragePath) -> bool:
     """Remove a file that no longer has rows; durable. Returns whether there was one."""
     if not path.exists():
         return False
-    os.unlink(path)
+    delete_object(path)
     fsync_dir(path.parent)
     _fault_point("aggregate")
     return True

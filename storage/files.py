@@ -1,8 +1,9 @@
-"""Durable, atomic file writes on the local storage root.
+"""Durable, atomic file writes on the storage root (local disk or object storage).
 
 A reader must never see a half-written file, and a checkpoint must never be durable before the
-data it covers. So every write goes to a temporary name in the same directory, is fsynced, and
-is renamed into place; the directory is fsynced after the rename.
+data it covers. Locally every write goes to a temporary name in the same directory, is fsynced,
+and is renamed into place; the directory is fsynced after the rename. On object storage a PUT is
+atomic and durable when it returns, so the object is written in place (storage.objectstore).
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from storage.objectstore import StoragePath, is_local
+
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "row_group_size": 128 * 1024}
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: StoragePath) -> None:
+    if not is_local(path):
+        return  # object storage has no directories to sync
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -28,7 +33,7 @@ def fsync_dir(path: Path) -> None:
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path next to `final`; on success it replaces `final` atomically."""
+    """Yield a temporary path next to local `final`; on success it replaces `final` atomically."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     try:
@@ -41,12 +46,20 @@ def atomic_path(final: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes_atomic(final: Path, data: bytes) -> None:
+def write_bytes_atomic(final: StoragePath, data: bytes) -> None:
+    if not is_local(final):
+        final.write_bytes(data)
+        return
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
 
 
-def write_parquet_atomic(final: Path, table: pa.Table) -> None:
+def write_parquet_atomic(final: StoragePath, table: pa.Table) -> None:
+    if not is_local(final):
+        buffer = pa.BufferOutputStream()  # built whole first: a failed write must not upload a part
+        pq.write_table(table, buffer, **PARQUET_OPTIONS)
+        final.write_bytes(buffer.getvalue().to_pybytes())
+        return
     with atomic_path(final) as tmp:
         pq.write_table(table, tmp, **PARQUET_OPTIONS)
 

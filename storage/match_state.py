@@ -8,11 +8,10 @@ deterministic `match_id` turns that into no change.
 
 from __future__ import annotations
 
-import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from storage.files import write_parquet_atomic
+from storage.objectstore import connect_duckdb, read_parquet
 from storage.schemas import MEDIA, MESSAGES
 from storage.store import Store
 
@@ -29,7 +28,7 @@ def hashed_media(store: Store) -> pa.Table:
         return pa.table({c: pa.array([], MEDIA.schema.field(c).type) for c in MEDIA_COLUMNS}
                         | {"message_url": pa.array([], pa.string())})
     messages = store.list_files(MESSAGES)
-    con = duckdb.connect()
+    con = connect_duckdb(store.root)
     try:
         con.execute("SET TimeZone = 'UTC'")
         columns = ", ".join(f"m.{c}" for c in MEDIA_COLUMNS)
@@ -54,7 +53,7 @@ def ledger_path(store: Store, list_name: str):
 
 def read_ledger(store: Store, list_name: str) -> pa.Table:
     path = ledger_path(store, list_name)
-    return pq.read_table(path, schema=LEDGER_SCHEMA) if path.exists() else LEDGER_SCHEMA.empty_table()
+    return read_parquet(path, schema=LEDGER_SCHEMA) if path.exists() else LEDGER_SCHEMA.empty_table()
 
 
 def write_ledger(store: Store, list_name: str, table: pa.Table) -> None:

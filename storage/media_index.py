@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
-
+from storage.objectstore import connect_duckdb
 from storage.schemas import MEDIA
 from storage.store import Store
 
@@ -18,7 +17,7 @@ def known_media(store: Store, channel_id: int) -> dict[tuple[int, int], dict[str
     files = list((store.root / MEDIA.name).glob(f"month=*/c{channel_id}-b*.parquet"))
     if not files:
         return {}
-    con = duckdb.connect()
+    con = connect_duckdb(store.root)
     try:
         con.execute("SET threads = 1")
         rows = con.sql(

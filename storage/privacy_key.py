@@ -12,6 +12,7 @@ import secrets
 
 from processing.errors import BadInputError
 from storage.files import fsync_dir
+from storage.objectstore import PreconditionFailed, is_local, put_object
 from storage.store import Store
 
 KEY_BYTES = 32
@@ -36,6 +37,10 @@ def load_or_create_key(store: Store) -> bytes:
     """The storage root's pseudonymisation key, created (0600) if there is none yet."""
     path = key_path(store)
     if path.exists():
+        return _read(path)
+    if not is_local(path):  # object storage: a create-only PUT, so concurrent first writers agree on one key
+        with contextlib.suppress(PreconditionFailed):
+            put_object(path, (secrets.token_hex(KEY_BYTES) + "\n").encode("ascii"), if_absent=True)
         return _read(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".key.tmp-{os.getpid()}-{secrets.token_hex(4)}")

@@ -11,35 +11,23 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from processing.errors import BadInputError
-from storage.files import fsync_dir, move_durably, write_bytes_atomic, write_parquet_atomic
+from storage.files import fsync_dir, write_bytes_atomic, write_parquet_atomic
 from storage.merge import merge_rows
+from storage.objectstore import StoragePath, is_local, move, open_root, read_parquet, remove_tree
 from storage.schemas import DatasetSpec
+from storage.writer_lease import WriterLease
 
 STAGING = "_staging"
 STATE = "_state"
 JOURNAL = "COMMIT.json"
-
-
-def local_root(uri: str) -> Path:
-    """Resolve the storage URI to a local directory (object storage arrives with a later issue)."""
-    if uri.startswith("file://"):
-        uri = uri[len("file://"):]
-    elif "://" in uri:
-        scheme = uri.split("://", 1)[0]
-        raise BadInputError(f"storage root {uri!r}: scheme {scheme!r} is not supported yet; "
-                            "use a local directory")
-    return Path(uri)
 
 
 _FAULT_COUNTS: dict[str, int] = {}
@@ -64,15 +52,20 @@ class Store:
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        self.root = local_root(uri)
+        self.root: StoragePath = open_root(uri)
+        self._lease: WriterLease | None = None
 
-    def dataset_dir(self, spec: DatasetSpec) -> Path:
+    @property
+    def is_local(self) -> bool:
+        return is_local(self.root)
+
+    def dataset_dir(self, spec: DatasetSpec) -> StoragePath:
         return self.root / spec.name
 
-    def state_path(self, *parts: str) -> Path:
+    def state_path(self, *parts: str) -> StoragePath:
         return self.root.joinpath(STATE, *parts)
 
-    def list_files(self, spec: DatasetSpec) -> list[Path]:
+    def list_files(self, spec: DatasetSpec) -> list[StoragePath]:
         base = self.dataset_dir(spec)
         return sorted(p for p in base.rglob("*.parquet") if not p.name.startswith(".")) if base.exists() \
             else []
@@ -82,11 +75,21 @@ class Store:
         files = self.list_files(spec)
         if not files:
             return spec.empty_table()
-        return pa.concat_tables(pq.read_table(f, schema=spec.schema) for f in files)
+        return pa.concat_tables(read_parquet(f, schema=spec.schema) for f in files)
 
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
         """One writer per storage root at a time; recovers what a crashed writer left behind."""
+        if not self.is_local:
+            self._lease = WriterLease(self.state_path("writer.lease"))
+            self._lease.acquire(self.uri)
+            try:
+                self.recover()
+                yield
+            finally:
+                self._lease.release()
+                self._lease = None
+            return
         lock_path = self.state_path("writer.lock")
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "a+b") as handle:
@@ -112,8 +115,13 @@ class Store:
             if journal.exists():
                 Transaction(self, run_dir.name, _existing=True).apply_journal()
                 rolled += 1
-            shutil.rmtree(run_dir, ignore_errors=True)
+            remove_tree(run_dir)
         return rolled
+
+    def renew_lease(self) -> None:
+        """Called at each commit: an object-store writer's lease is pushed out while it makes progress."""
+        if self._lease is not None:
+            self._lease.renew()
 
     def begin(self, run_id: str) -> Transaction:
         return Transaction(self, run_id)
@@ -128,18 +136,18 @@ class Transaction:
         self.dir = store.root / STAGING / run_id
         if not _existing:
             if self.dir.exists():
-                shutil.rmtree(self.dir)
+                remove_tree(self.dir)
             self.dir.mkdir(parents=True)
         self.staged: dict[str, int] = {}  # relative path -> rows new or changed
 
-    def _staged_path(self, rel: str) -> Path:
+    def _staged_path(self, rel: str) -> StoragePath:
         return self.dir / "files" / rel
 
     def stage(self, spec: DatasetSpec, rel: str, rows: pa.Table) -> int:
         """Merge `rows` into the file at `rel` (relative to the root); returns rows new or changed."""
         staged = self._staged_path(rel)
         base_path = staged if staged.exists() else self.store.root / rel
-        stored = pq.read_table(base_path, schema=spec.schema) if base_path.exists() else None
+        stored = read_parquet(base_path, schema=spec.schema) if base_path.exists() else None
         merged, changed = merge_rows(spec, stored, rows)
         if merged is None:
             return 0
@@ -153,6 +161,7 @@ class Transaction:
     def commit(self) -> None:
         """Make every staged file visible. Durable before return; safe to crash in the middle."""
         if self.staged:
+            self.store.renew_lease()
             write_bytes_atomic(self.dir / JOURNAL, orjson.dumps(sorted(self.staged)))
             self.apply_journal()
         self.abort()
@@ -161,11 +170,11 @@ class Transaction:
         for rel in orjson.loads((self.dir / JOURNAL).read_bytes()):
             src = self._staged_path(rel)
             if src.exists():
-                move_durably(src, self.store.root / rel)
+                move(src, self.store.root / rel)
                 _fault_point("commit")
 
     def abort(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        if self.dir.parent.exists() and not any(self.dir.parent.iterdir()):
+        remove_tree(self.dir)
+        if self.store.is_local and self.dir.parent.exists() and not any(self.dir.parent.iterdir()):
             os.rmdir(self.dir.parent)
             fsync_dir(self.store.root)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
     from tests.pg_server import PgServer
+    from tests.s3_server import S3Server
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "chanwatch.cli"]
@@ -140,3 +141,29 @@ def page(browser: Browser) -> Iterator[Page]:
         yield new_page
     finally:
         context.close()
+
+
+# --- A real S3-compatible server (moto's standalone server, tests/s3_server.py) on 127.0.0.1.
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    from tests.s3_server import S3Server
+
+    server = S3Server().start()
+    saved = {k: os.environ.get(k) for k in server.env()}
+    os.environ.update(server.env())  # in-process code (s3fs, botocore) reads the standard AWS variables
+    try:
+        yield server
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """A fresh, empty bucket on the session's S3 server."""
+    return s3_server.create_bucket()

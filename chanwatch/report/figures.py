@@ -15,6 +15,7 @@ import duckdb
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from storage.objectstore import connect_duckdb
 from storage.schemas import CHANNEL_DAILY, CHANNELS, FORWARD_EDGES, MATCHES, MATCHES_DAILY
 from storage.store import Store
 
@@ -42,12 +43,12 @@ def _files(store: Store, spec: Any) -> list[str]:
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    return con.execute(sql, params).to_arrow_table().to_pylist()
+    return con.sql(sql, params=params).to_arrow_table().to_pylist()
 
 
 def dataset_figures(store: Store, since: dt.date | None, figures: ReportFigures) -> None:
     """Activity, matches over time, top channels and categories, and the top forward edges."""
-    con = duckdb.connect()
+    con = connect_duckdb(store.root)
     try:
         con.execute("SET TimeZone = 'UTC'")
         start = since or dt.date(1970, 1, 1)

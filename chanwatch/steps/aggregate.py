@@ -64,6 +64,7 @@ from storage.aggregates import (
     write_table,
 )
 from storage.checkpoints import write_run_report
+from storage.objectstore import connect_duckdb
 from storage.schemas import CHANNEL_DAILY, FORWARD_EDGES, MATCHES, MATCHES_DAILY, MEDIA, MESSAGES, DatasetSpec
 from storage.store import Store
 
@@ -97,15 +98,15 @@ class Aggregator:
         self.result = AggregateResult(self.run_id)
         self.counts = self.result.counts
         self.now = dt.datetime.fromtimestamp(now_micros() / 1_000_000, dt.UTC)
-        self.prefix = str(self.store.root.resolve()) + "/"
+        self.prefix = str(self.store.root.resolve() if self.store.is_local else self.store.root) + "/"
         self.con: duckdb.DuckDBPyConnection
 
     def run(self) -> AggregateResult:
         started = time.perf_counter()
         with self.store.writer_lock():
             spill = tempfile.mkdtemp(prefix="chanwatch-aggregate-")
-            self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS,
-                                              "temp_directory": spill, "preserve_insertion_order": False})
+            self.con = connect_duckdb(self.store.root, {"memory_limit": MEMORY_LIMIT, "threads": THREADS,
+                                                        "temp_directory": spill, "preserve_insertion_order": False})
             try:
                 self.con.execute("SET TimeZone = 'UTC'")
                 self.con.execute("SET enable_progress_bar = false")

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 from telethon import TelegramClient, errors
 
 from chanwatch.accounts import AccountHealth, available_accounts, record_health
@@ -48,6 +47,7 @@ from processing.privacy import MessagePolicy
 from processing.telegram_records import channel_row, media_ref, message_row, public_username, refusal_reason
 from storage.checkpoints import read_checkpoint, write_checkpoint, write_run_report
 from storage.media_index import REUSED_COLUMNS, known_media
+from storage.objectstore import connect_duckdb
 from storage.schemas import BUCKET_SIZE, CHANNELS, MEDIA, MESSAGES
 from storage.store import Store
 from storage.writer import DatasetWriter, channel_file, message_file
@@ -321,7 +321,7 @@ class Collector:
         files = [str(p) for p in (self.store.root / MESSAGES.name).glob(f"month=*/c{channel_id}-b*.parquet")]
         if not files:
             return []
-        con = duckdb.connect()
+        con = connect_duckdb(self.store.root)
         try:
             con.execute("SET TimeZone = 'UTC'")
             table = con.sql("SELECT * FROM read_parquet($files, hive_partitioning = false, union_by_name = true) "

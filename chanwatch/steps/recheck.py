@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from chanwatch.settings import Settings
 from chanwatch.steps.online_check import OnlineTarget, check_online
 from chanwatch.steps.review_db import open_review_db
 from review import workflow
+from storage.files import write_bytes_atomic
+from storage.objectstore import StoragePath, open_root
 from storage.reviewdb.engine import session_factory
-from storage.store import local_root
 
 log = logging.getLogger("chanwatch.recheck")
 
@@ -28,7 +29,7 @@ log = logging.getLogger("chanwatch.recheck")
 @dataclass
 class RecheckResult:
     counts: dict[str, int] = field(default_factory=dict)
-    renotice_file: Path | None = None
+    renotice_file: StoragePath | None = None
 
 
 def run_recheck(settings: Settings, *, client_factory=None, now: dt.datetime | None = None) -> RecheckResult:
@@ -60,18 +61,16 @@ def run_recheck(settings: Settings, *, client_factory=None, now: dt.datetime | N
         s.commit()
     result = RecheckResult(dict(counts))
     if renotice_rows:
-        result.renotice_file = _write_renotices(local_root(settings.storage_root), renotice_rows, now)
+        result.renotice_file = _write_renotices(open_root(settings.storage_root), renotice_rows, now)
     log.info("event=recheck.done %s", " ".join(f"{k}={v}" for k, v in sorted(result.counts.items())))
     return result
 
 
-def _write_renotices(root: Path, rows: list[dict], now: dt.datetime) -> Path:
+def _write_renotices(root: StoragePath, rows: list[dict], now: dt.datetime) -> StoragePath:
     path = root / "_state" / "review" / "notices" / f"renotice-{now:%Y%m%dT%H%M%SZ}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(path, text.getvalue().encode("utf-8"))
     return path

@@ -18,17 +18,16 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from chanwatch.runs import new_run_id, now_utc
 from chanwatch.settings import Settings
 from processing.errors import BadInputError
 from processing.privacy import AUTHOR_NAME_COLUMNS, PURGED_COLUMNS, MessagePolicy
 from storage.checkpoints import write_run_report
+from storage.objectstore import StoragePath, parquet_metadata, read_parquet, relative_key
 from storage.privacy_key import load_or_create_key
 from storage.schemas import MESSAGES
 from storage.store import Store
@@ -68,10 +67,10 @@ def message_policy(settings: Settings, store: Store, now: dt.datetime | None = N
         purge_before_micros=None if cutoff is None else int(cutoff.timestamp() * 1_000_000))
 
 
-def _nothing_expired_or_left(path: Path, policy: MessagePolicy) -> bool:
+def _nothing_expired_or_left(path: StoragePath, policy: MessagePolicy) -> bool:
     """From the footer's statistics alone: per row group, every row is newer than the cutoff, or the
     purged columns are already null throughout (so reading the file would change nothing)."""
-    metadata = pq.ParquetFile(path).metadata
+    metadata = parquet_metadata(path)
     names = metadata.schema.names
     date_i = names.index("date")
     purged_i = [names.index(n) for n in PURGED_COLUMNS if n in names]
@@ -126,11 +125,11 @@ def purge_expired(settings: Settings, now: dt.datetime | None = None) -> dict[st
                 counts["files_scanned"] += 1
                 if policy.author_names == "keep" and _nothing_expired_or_left(path, policy):
                     continue
-                stored = pq.read_table(path, schema=MESSAGES.schema)
+                stored = read_parquet(path, schema=MESSAGES.schema)
                 purged = policy.apply(stored)
                 if purged is stored:
                     continue
-                changed = txn.stage(MESSAGES, path.relative_to(store.root).as_posix(), purged)
+                changed = txn.stage(MESSAGES, relative_key(path, store.root), purged)
                 if changed:
                     counts["files_rewritten"] += 1
                     counts["rows_changed"] += changed

@@ -7,16 +7,26 @@ import logging
 from sqlalchemy import Engine
 
 from chanwatch.settings import Settings
+from processing.errors import BadInputError
+from storage.objectstore import is_local, open_root
 from storage.reviewdb import audit
 from storage.reviewdb.engine import default_url, migrate, open_engine, session_factory
 from storage.reviewdb.sync import SyncResult, sync_matches
-from storage.store import Store, local_root
+from storage.store import Store
 
 log = logging.getLogger("chanwatch.review")
 
 
 def review_url(settings: Settings) -> str:
-    return settings.review_database_url or default_url(local_root(settings.storage_root))
+    """The configured database, else SQLite under a local storage root. A root on object storage
+    cannot hold a SQLite file (it needs a real filesystem and one host), so it needs a server URL."""
+    if settings.review_database_url:
+        return settings.review_database_url
+    root = open_root(settings.storage_root)
+    if not is_local(root):
+        raise BadInputError(f"storage root {settings.storage_root} is on object storage: set the review "
+                            "database to a server (CHANWATCH_REVIEW_DATABASE_URL=postgresql+psycopg://...)")
+    return default_url(root)
 
 
 def open_review_db(settings: Settings) -> Engine:

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.objectstore import connect_duckdb
 from storage.reviewdb import audit
 from storage.reviewdb.models import Item, Match
 from storage.schemas import CHANNELS, MATCHES, MEDIA, MESSAGES
@@ -46,7 +46,7 @@ def _context(store: Store, keys: pa.Table) -> dict[tuple[int, int], dict[str, An
     files = _files(store, MESSAGES)
     if not files or keys.num_rows == 0:
         return {}
-    con = duckdb.connect()
+    con = connect_duckdb(store.root)
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("wanted", keys)
@@ -64,7 +64,7 @@ def _channels(store: Store) -> dict[int, dict[str, Any]]:
     files = _files(store, CHANNELS)
     if not files:
         return {}
-    con = duckdb.connect()
+    con = connect_duckdb(store.root)
     try:
         rows = con.sql("SELECT channel_id, arg_max(username, snapshot_date) AS username, "
                        "arg_max(title, snapshot_date) AS title FROM read_parquet($files, hive_partitioning = false, "
@@ -78,7 +78,7 @@ def _media_sha256(store: Store, keys: pa.Table) -> dict[tuple[int, int, int], st
     files = _files(store, MEDIA)
     if not files or keys.num_rows == 0:
         return {}
-    con = duckdb.connect()
+    con = connect_duckdb(store.root)
     try:
         con.register("wanted", keys)
         rows = con.sql("SELECT channel_id, message_id, media_index, sha256 FROM read_parquet($files, "
