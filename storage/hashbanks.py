@@ -168,6 +168,9 @@ class HashBanks:
                 tmp.rename(cached)
             except OSError:  # another process filled the cache first
                 shutil.rmtree(tmp, ignore_errors=True)
+            for older in cached.parent.iterdir():  # one list, one live version: drop superseded copies
+                if older != cached and ".tmp-" not in older.name:  # (a process still mapping one keeps its inodes)
+                    shutil.rmtree(older, ignore_errors=True)
         return cached
 
     def load(self, name: str, version: int) -> Bank:

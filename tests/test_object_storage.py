@@ -4,6 +4,7 @@ registry safe; a writer killed mid-commit is rolled forward on S3 as on disk."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -219,3 +220,25 @@ def test_live_collection_on_s3_resumes_from_its_checkpoints_like_on_disk(tmp_pat
         assert second.channels[0].status == "ok", label
         results[label] = (dataset(root, "messages"), dataset(root, "media"))
     assert results["s3"][0] and results["s3"] == results["disk"]
+
+
+def test_a_new_list_version_on_s3_is_served_and_replaces_the_cached_index(tmp_path: Path, s3_bucket: str) -> None:
+    """Lookups load the index from the local cache; a new version gets a fresh copy and the old one goes."""
+    root = f"s3://{s3_bucket}/root"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CHANWATCH_CACHE_DIR": str(tmp_path / "cache")}
+    first, second = "a" * 64, "f" * 64
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([*CLI, "--storage", root, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    for version, digest in ((1, first), (2, second)):
+        (tmp_path / "list.txt").write_text(f"{digest}\n")
+        cli("hashlist", "import", str(tmp_path / "list.txt"), "--name", "known", "--category", "test",
+            "--signal", "pdq")
+        found = json.loads(cli("lookup", f"pdq:{digest}").splitlines()[0])
+        assert (found["list_version"], found["distance"]) == (version, 0), found
+        cached = sorted(p.name for p in (tmp_path / "cache").rglob("v0000*") if p.is_dir())
+        assert len(cached) == 1 and cached[0].startswith(f"v{version:05d}-"), cached
