@@ -1,9 +1,16 @@
-"""A real Airflow (API server, scheduler, DAG processor) on 127.0.0.1: trigger chanwatch_collect over REST."""
+"""A real Airflow (API server, scheduler, DAG processor) on 127.0.0.1 with the LocalExecutor: trigger
+chanwatch_collect over REST, with the metadata database on SQLite and on PostgreSQL (the production setting).
+
+Airflow 3 opens a second, async engine on the metadata database. Left alone it would derive
+`postgresql+asyncpg://` from the URL, and asyncpg is not installed: the PostgreSQL run sets
+AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC to the same `postgresql+psycopg://` URL, as docs/deploy.md says.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from tests.conftest import REPO
 from tests.test_airflow import BIN, CONFIG, airflow_env, table
@@ -68,7 +76,25 @@ def wait_for(what: str, probe, timeout: float) -> object:
     raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
-def test_a_real_airflow_runs_chanwatch_collect_triggered_over_rest(tmp_path: Path) -> None:
+def metadata_rows(url: str, run_id: str) -> tuple[str, list[tuple]]:
+    """From the metadata database itself: the run's state and its (task_id, map_index, state) rows."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            where = {"dag_id": "chanwatch_collect", "run_id": run_id}
+            state = conn.execute(sqlalchemy.text(
+                "SELECT state FROM dag_run WHERE dag_id = :dag_id AND run_id = :run_id"), where).scalar_one()
+            tasks = conn.execute(sqlalchemy.text(
+                "SELECT task_id, map_index, state FROM task_instance WHERE dag_id = :dag_id AND run_id = :run_id "
+                "ORDER BY task_id, map_index"), where).all()
+            return state, [tuple(row) for row in tasks]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("metadata_db", ["sqlite", "postgresql"])
+def test_a_real_airflow_runs_chanwatch_collect_triggered_over_rest(
+        tmp_path: Path, metadata_db: str, request: pytest.FixtureRequest) -> None:
     started = time.monotonic()
     (tmp_path / "airflow").mkdir()
     (tmp_path / "chanwatch.toml").write_text(CONFIG.format(root=tmp_path))
@@ -77,6 +103,11 @@ def test_a_real_airflow_runs_chanwatch_collect_triggered_over_rest(tmp_path: Pat
     env = {**airflow_env(tmp_path), "AIRFLOW_CONFIG": str(REPO / "airflow.cfg"),
            "CHANWATCH_AIRFLOW_PORT": str(port), "AIRFLOW_CONN_TELEGRAM_DEFAULT": json.dumps(connection),
            "CHANWATCH_FAKE_EXPECT_API_ID": "7654321"}
+    if metadata_db == "postgresql":  # a fresh database on the session's throwaway server (only this case starts it)
+        pg_url = request.getfixturevalue("pg_database")
+        assert pg_url.startswith("postgresql+psycopg://")  # psycopg 3 for both of Airflow's engines
+        env |= {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": pg_url}
+    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     for command in (["db", "migrate"], ["pools", "import", str(REPO / "ops/pools.json")]):
         subprocess.run([str(BIN / "airflow"), *command], env=env, check=True, capture_output=True, timeout=300)
     before = listeners()
@@ -99,11 +130,19 @@ def test_a_real_airflow_runs_chanwatch_collect_triggered_over_rest(tmp_path: Pat
         assert state == "success", [(t["task_id"], t["map_index"], t["state"]) for t in tasks]
         collect = [t for t in tasks if t["task_id"] == "collect_channel"]
         assert len(collect) == 3 and {t["state"] for t in collect} == {"success"}
+        # What the REST API reported is in the database we configured (PostgreSQL: no SQLite file anywhere).
+        assert metadata_rows(url, run["dag_run_id"]) == (
+            "success", sorted((t["task_id"], t["map_index"], t["state"]) for t in tasks))
+        sqlite_files = sorted(p.name for p in tmp_path.rglob("*.db"))
+        assert sqlite_files == (["airflow.db"] if metadata_db == "sqlite" else []), sqlite_files
         messages = table(tmp_path, "messages")
         assert {r["channel_id"] for r in messages} == {1888000001, 1888000004}
         assert len(messages) == 41
         logs = [p for p in (tmp_path / "airflow").rglob("*") if p.is_file() and "/logs/" in str(p)]
         task_logs = "".join(p.read_text(errors="replace") for p in logs)
+        # Airflow 3 leaves job.executor_class empty, so the scheduler's own log is the record of its executor.
+        loaded = re.findall(r"Loaded executor: (\S+)", (tmp_path / "airflow.log").read_text(errors="replace"))
+        assert loaded and set(loaded) == {":LocalExecutor:"}, loaded
         assert "event=collect.task" in task_logs and "messages_new=40" in task_logs  # counts per step
         for path in [*tmp_path.rglob("*")]:
             if path.is_file() and path.suffix != ".db":  # the metadata DB holds the connection, as designed
