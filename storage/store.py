@@ -10,9 +10,11 @@ way (a truncated export, say) never becomes visible, and one killed during commi
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import orjson
@@ -23,11 +25,30 @@ from storage.files import fsync_dir, write_bytes_atomic, write_parquet_atomic
 from storage.merge import merge_rows
 from storage.objectstore import StoragePath, is_local, move, open_root, read_parquet, remove_tree
 from storage.schemas import DatasetSpec
-from storage.writer_lease import WriterLease
+from storage.writer_lease import WriterBusy, WriterLease
+
+log = logging.getLogger(__name__)
 
 STAGING = "_staging"
 STATE = "_state"
 JOURNAL = "COMMIT.json"
+WAIT_ENV = "CHANWATCH_WRITER_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 600.0
+
+
+def writer_wait_seconds() -> float:
+    """How long a writer waits for another to finish before it gives up ($CHANWATCH_WRITER_WAIT_SECONDS).
+
+    Airflow runs several collect tasks (one per channel, over several accounts) at once: they read
+    Telegram in parallel and take turns at the lock only while they commit, so they wait, not fail.
+    """
+    raw = os.environ.get(WAIT_ENV)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_WAIT_SECONDS
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        raise BadInputError(f"{WAIT_ENV}={raw!r}: not a number of seconds") from None
 
 
 _FAULT_COUNTS: dict[str, int] = {}
@@ -78,31 +99,58 @@ class Store:
         return pa.concat_tables(read_parquet(f, schema=spec.schema) for f in files)
 
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """One writer per storage root at a time; recovers what a crashed writer left behind."""
-        if not self.is_local:
-            self._lease = WriterLease(self.state_path("writer.lease"))
-            self._lease.acquire(self.uri)
+    def writer_lock(self, wait: float | None = None) -> Iterator[None]:
+        """One writer per storage root at a time: waits up to `wait` seconds (default
+        `writer_wait_seconds()`) for the current writer, then recovers what a crashed writer left behind."""
+        deadline = time.monotonic() + (writer_wait_seconds() if wait is None else wait)
+        waited_from: float | None = None
+        while True:
             try:
-                self.recover()
-                yield
-            finally:
-                self._lease.release()
+                release = self._take_writer_lock()
+                break
+            except WriterBusy as busy:
+                now = time.monotonic()
+                if now >= deadline:
+                    if waited_from is not None:
+                        raise WriterBusy(f"{busy} (waited {now - waited_from:.0f} s; {WAIT_ENV} sets "
+                                         "how long)") from None
+                    raise
+                if waited_from is None:
+                    waited_from = now
+                    log.info("event=store.writer_wait root=%s reason=%r", self.uri, str(busy))
+                time.sleep(min(0.2 if self.is_local else 1.0, deadline - now))
+        if waited_from is not None:
+            log.info("event=store.writer_acquired root=%s waited_s=%.1f", self.uri, time.monotonic() - waited_from)
+        try:
+            self.recover()
+            yield
+        finally:
+            release()
+
+    def _take_writer_lock(self) -> Callable[[], None]:
+        """Take the lock once, without waiting (WriterBusy if held); returns its release."""
+        if not self.is_local:
+            lease = WriterLease(self.state_path("writer.lease"))
+            lease.acquire(self.uri)
+            self._lease = lease
+
+            def release_lease() -> None:
+                lease.release()
                 self._lease = None
-            return
+            return release_lease
         lock_path = self.state_path("writer.lock")
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a+b") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise BadInputError(f"{self.uri}: another chanwatch writer is running on this "
-                                    "storage root") from None
-            try:
-                self.recover()
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle = open(lock_path, "a+b")  # noqa: SIM115 - closed by the returned release
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise WriterBusy(f"{self.uri}: another chanwatch writer is running on this storage root") from None
+
+        def release_flock() -> None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
+        return release_flock
 
     def recover(self) -> int:
         """Roll forward journaled commits and drop abandoned staging; returns how many rolled forward."""

@@ -1,12 +1,13 @@
 """One writer per object-store root: a lease object taken by a create-only PUT.
 
 Local roots use flock (storage.store), which the kernel drops when a writer dies. S3 has no locks,
-so the writer creates `_state/writer.lease` with If-None-Match: a second writer's PUT fails and it
-stops with a clear error. The lease carries an expiry that a heartbeat thread pushes out every
-quarter of its life (each renewal is an If-Match PUT on the ETag we hold), so a killed worker blocks
-the root for at most LEASE_SECONDS; the next writer then replaces the expired lease with If-Match on
-the ETag it read, which only one of several waiting writers can win. A writer whose lease was taken
-over (it stalled past the expiry) learns so at its next commit and stops before writing more.
+so the writer creates `_state/writer.lease` with If-None-Match: a second writer's PUT fails with
+WriterBusy (the store waits and tries again, up to its wait limit). The lease carries an expiry
+that a heartbeat thread pushes out every quarter of its life (each renewal is an If-Match PUT on
+the ETag we hold), so a killed worker blocks the root for at most LEASE_SECONDS; the next writer
+then replaces the expired lease with If-Match on the ETag it read, which only one of several
+waiting writers can win. A writer whose lease was taken over (it stalled past the expiry) learns
+so at its next commit and stops before writing more.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from processing.errors import BadInputError
 from storage.objectstore import PreconditionFailed, StoragePath, delete_object, object_tag, put_object
 
 LEASE_SECONDS = float(os.environ.get("CHANWATCH_LEASE_SECONDS", 120))
+
+
+class WriterBusy(BadInputError):
+    """Another writer holds the storage root (a flock locally, a live lease on S3)."""
 
 
 @dataclass
@@ -52,7 +57,7 @@ class WriterLease:
                 held = {"expires": 0}
             if held.get("expires", 0) > time.time():
                 until = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(held["expires"]))
-                raise BadInputError(f"{root_name}: another chanwatch writer is running on this storage root "
+                raise WriterBusy(f"{root_name}: another chanwatch writer is running on this storage root "
                                     f"(lease held by {held.get('host')} pid {held.get('pid')} until {until}, "
                                     "renewed while it runs)") from None
             try:  # expired: take it over, unless someone else just did
@@ -61,8 +66,8 @@ class WriterLease:
                 else:
                     self.tag = put_object(self.path, self._body(), if_absent=True)
             except PreconditionFailed:
-                raise BadInputError(f"{root_name}: another chanwatch writer took over the expired lease "
-                                    "a moment ago") from None
+                raise WriterBusy(f"{root_name}: another chanwatch writer took over the expired lease "
+                                 "a moment ago") from None
         if heartbeat:
             self._thread = threading.Thread(target=self._beat, name="chanwatch-lease", daemon=True)
             self._thread.start()

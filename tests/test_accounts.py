@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -296,6 +299,60 @@ def test_state_is_per_storage_root_and_a_ban_is_not_shortened_by_a_flood_wait(tm
     assert accounts.available_accounts(store, ACCOUNTS, NOW + dt.timedelta(hours=1)) == ["acct_b", "acct_c"]
     (tmp_path / "_state" / "telegram" / "accounts" / "acct_b.json").write_text("{not json")
     assert accounts.available_accounts(store, ACCOUNTS, NOW) == ["acct_b"]  # unreadable: ignored
+
+
+def test_collectors_of_several_accounts_read_in_parallel_and_take_turns_to_commit(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """As Airflow runs them: one collect per account at once on one root. Reading Telegram needs no lock;
+    each commit waits for the writer lock (held here by another writer) instead of failing."""
+    settings, fake = multi_settings(tmp_path), Accounts(world_with_channels())
+    settings = dataclasses.replace(settings, telegram=dataclasses.replace(settings.telegram, commit_every=1))
+    plan = assign(CHANNELS, ACCOUNTS)
+    results: dict[str, Any] = {}
+
+    def run(account: str) -> None:
+        results[account] = collect(settings, clients=fake.by_account(settings), only=plan[account], prefer=account,
+                                   now=NOW)
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in ACCOUNTS]
+    caplog.set_level(logging.INFO, logger="storage.store")
+    with Store(str(tmp_path)).writer_lock():  # another writer (a match run, say) holds the root
+        for thread in threads:
+            thread.start()
+        def all_reading() -> bool:
+            return all("GetHistoryRequest" in {r.__name__ for c in fake.clients.get(a, []) for r in c.requests}
+                       for a in ACCOUNTS)
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all_reading():
+            time.sleep(0.05)
+        assert all_reading()
+        assert not (tmp_path / "messages").exists()  # all three have read from Telegram; none has written
+    for thread in threads:
+        thread.join(timeout=120)
+    assert all(not t.is_alive() for t in threads)
+    for account in ACCOUNTS:
+        assert [(c.username, c.status, c.account) for c in results[account].channels] == \
+            [(n, "ok", account) for n in plan[account]]
+    assert sum(stored_channels(tmp_path).values()) == 3 * len(CHANNELS)
+    assert len([r for r in caplog.records if "event=store.writer_wait" in r.getMessage()]) >= len(ACCOUNTS)
+    assert not (tmp_path / "_staging").exists()
+
+
+def test_a_writer_gives_up_after_its_wait_limit_with_a_clear_error(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    store, other = Store(str(tmp_path)), Store(str(tmp_path))
+    monkeypatch.setenv("CHANWATCH_WRITER_WAIT_SECONDS", "0.3")
+    started = time.monotonic()
+    with store.writer_lock(), pytest.raises(BadInputError, match=r"another chanwatch writer is running.*waited 0 s"), \
+            other.writer_lock():
+        pass
+    assert 0.25 <= time.monotonic() - started < 5
+    with other.writer_lock(wait=0):  # released: the next writer gets it at once
+        pass
+    monkeypatch.setenv("CHANWATCH_WRITER_WAIT_SECONDS", "soon")
+    with pytest.raises(BadInputError, match="CHANWATCH_WRITER_WAIT_SECONDS='soon'"), other.writer_lock():
+        pass
 
 
 # -- the CLI -------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import duckdb
@@ -110,7 +109,7 @@ def test_a_second_writer_is_refused_and_an_expired_lease_is_taken_over(s3_bucket
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     store, other = Store(f"s3://{s3_bucket}/root"), Store(f"s3://{s3_bucket}/root")
     with store.writer_lock(), pytest.raises(BadInputError, match="another chanwatch writer is running"), \
-            other.writer_lock():
+            other.writer_lock(wait=0):
         pass
     with other.writer_lock():  # released on exit: the next writer gets it
         pass
@@ -163,10 +162,11 @@ def test_a_writer_killed_mid_commit_on_s3_is_rolled_forward(tmp_path: Path, s3_b
     store = Store(root)
     assert (store.root / "_staging").exists()  # the journaled commit was cut off half way
     env.pop("CHANWATCH_FAULT_INJECT")
-    refused = subprocess.run([*CLI, "--config", str(config), "import-export", str(export)], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=300)
+    refused = subprocess.run([*CLI, "--config", str(config), "import-export", str(export)], cwd=tmp_path,
+                             env={**env, "CHANWATCH_WRITER_WAIT_SECONDS": "0"}, capture_output=True, text=True,
+                             timeout=300)
     assert refused.returncode != 0 and "another chanwatch writer is running" in refused.stderr
-    time.sleep(2.5)  # the dead writer's lease expires
+    # By default a writer waits: this one takes over once the dead writer's lease has expired.
     done = subprocess.run([*CLI, "--config", str(config), "import-export", str(export)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

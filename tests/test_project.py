@@ -41,3 +41,29 @@ def test_every_installed_package_is_pinned() -> None:
     installed = {d.metadata["Name"].lower().replace("_", "-") for d in distributions()}
     missing = installed - pinned - {"chanwatch", "pip", "setuptools", "wheel"}
     assert not missing, f"installed but not pinned in constraints.txt: {sorted(missing)}"
+
+
+def test_a_built_wheel_carries_every_file_the_packages_need(tmp_path: Path) -> None:
+    """Deployments may install a wheel: templates, static files and review-DB migrations must be in it."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    packages = ("chanwatch", "collectors", "processing", "storage", "review")
+    source = tmp_path / "src"  # a copy: a build leaves build/ and *.egg-info behind, which would mask a gap
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for name in packages:
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path),
+                            str(source)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    [wheel] = tmp_path.glob("chanwatch-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {str(p.relative_to(source)) for d in packages for p in (source / d).rglob("*") if p.is_file()}
+    missing = sorted(shipped - names)
+    assert not missing, f"left out of the wheel: {missing}"
+    assert "review/templates/queue.html" in names and "storage/reviewdb/migrations/versions/" \
+        "0001_initial_review_schema.py" in names

@@ -130,7 +130,7 @@ class Collector:
         self.run_id = new_run_id("collect")
         self.result = CollectResult(self.run_id)
         self.reader: ChannelReader | None = None  # the current channel's account's reader
-        self.policy = MessagePolicy()
+        self.policy: MessagePolicy | None = None  # set at the first commit, under the writer lock
 
     def entries(self) -> list[AllowlistEntry]:
         entries = list(self.settings.allowlist)
@@ -145,14 +145,14 @@ class Collector:
     async def run(self) -> CollectResult:
         started = time.perf_counter()
         entries = self.entries()
-        with self.store.writer_lock():
-            self.policy = message_policy(self.settings, self.store, self.now)
-            try:
-                for entry in entries:
-                    self.result.channels.append(await self._routed(entry))
-            finally:
-                for account in self._open.values():
-                    await account.client.disconnect()
+        # No lock while reading Telegram: each commit takes the storage root's writer lock for itself, so
+        # collectors of other channels and accounts (parallel Airflow tasks) run side by side.
+        try:
+            for entry in entries:
+                self.result.channels.append(await self._routed(entry))
+        finally:
+            for account in self._open.values():
+                await account.client.disconnect()
         self.result.seconds = time.perf_counter() - started
         self._report()
         return self.result
@@ -336,7 +336,16 @@ class Collector:
             self._commit(channel_id, state, pending, outcome)
 
     def _commit(self, channel_id: int, state: dict, pending: _Pending, outcome: ChannelOutcome) -> None:
-        """Write the pending rows in one transaction, then move the checkpoint up to what they cover."""
+        """Write the pending rows in one transaction, then move the checkpoint up to what they cover.
+
+        Each commit holds the writer lock only while it writes: the rows and checkpoint are this
+        channel's own, so turns taken with other collectors cannot interleave within a channel."""
+        with self.store.writer_lock():
+            if self.policy is None:
+                self.policy = message_policy(self.settings, self.store, self.now)
+            self._commit_locked(channel_id, state, pending, outcome)
+
+    def _commit_locked(self, channel_id: int, state: dict, pending: _Pending, outcome: ChannelOutcome) -> None:
         if pending.messages or pending.media or pending.snapshot:
             txn = self.store.begin(f"{self.run_id}-{channel_id}")
             writers = {spec.name: DatasetWriter(txn, spec, self.policy.apply if spec is MESSAGES else None)
