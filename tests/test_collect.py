@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -183,6 +184,24 @@ def test_a_renamed_channel_is_followed_by_id_and_one_made_private_is_refused(tmp
     result, _ = run(tmp_path, world, now=NOW + dt.timedelta(days=2))
     assert (result.channels[0].status, result.channels[0].reason) == ("refused",
                                                                       "a private channel (no public username)")
+
+
+def test_a_caught_up_channel_is_fetched_by_id_not_resolved_by_name_again(tmp_path: Path, world: FakeWorld) -> None:
+    """ResolveUsername is the call Telegram limits hardest: once a checkpoint holds the channel's id and access
+    hash, later runs ask by id (GetChannels); a hash from another account's session falls back to the name."""
+    first, client = run(tmp_path, world)
+    assert first.channels[0].status == "ok" and "ResolveUsernameRequest" in {r.__name__ for r in client.requests}
+    later, client = run(tmp_path, world, now=NOW + dt.timedelta(hours=1))
+    kinds = [r.__name__ for r in client.requests]
+    assert later.channels[0].status == "ok" and "ResolveUsernameRequest" not in kinds
+    assert kinds[0] == "GetChannelsRequest"
+    checkpoint = tmp_path / "_state" / "checkpoints" / "telegram" / f"{DEMO_CHANNEL_ID}.json"
+    state = json.loads(checkpoint.read_text())
+    checkpoint.write_text(json.dumps({**state, "access_hash": state["access_hash"] + 1}))  # another account's
+    moved, client = run(tmp_path, world, now=NOW + dt.timedelta(hours=2))
+    kinds = [r.__name__ for r in client.requests]
+    assert moved.channels[0].status == "ok" and kinds[:2] == ["GetChannelsRequest", "ResolveUsernameRequest"]
+    assert json.loads(checkpoint.read_text())["access_hash"] == state["access_hash"]  # this session's hash again
 
 
 def test_media_over_the_cap_falls_back_to_the_thumbnail(tmp_path: Path, world: FakeWorld) -> None:

@@ -29,18 +29,21 @@ class ChannelReader:
         self.page_size = page_size
 
     async def resolve(self, username: str, known: tuple[int, int] | None = None) -> Any:
-        """The entity behind a username; if the name is gone, the channel by its stored id and access hash.
+        """The channel: by its stored id and access hash once a checkpoint has them, else by username.
 
-        That is how a channel that changed its username is followed.
+        By id is one GetChannels call, and it follows a channel that changed its username; by name is
+        ResolveUsername, the call Telegram rate-limits hardest, so a steady-state run makes none. The
+        access hash is per account: another account's hash (a channel that moved accounts) is refused
+        as invalid, and then the name is resolved. ChannelPrivate is an answer, not a bad hash: it stands.
         """
+        if known is not None:
+            await self.requests.acquire()
+            try:
+                return await self.client.get_entity(types.InputPeerChannel(known[0], known[1]))
+            except (errors.ChannelInvalidError, errors.PeerIdInvalidError, ValueError):
+                pass  # not readable by id with this account's session: ask by name
         await self.requests.acquire()
-        try:
-            return await self.client.get_entity(username)
-        except (errors.UsernameNotOccupiedError, errors.UsernameInvalidError, ValueError):
-            if known is None:
-                raise
-        await self.requests.acquire()
-        return await self.client.get_entity(types.InputPeerChannel(known[0], known[1]))
+        return await self.client.get_entity(username)
 
     async def full_channel(self, channel: Any) -> Any:
         await self.requests.acquire()
