@@ -323,8 +323,15 @@ def bench_match(args: argparse.Namespace, workdir: Path) -> list[str]:
     plan = write_media(media_root, layout, np.asarray(indexes[0].codes), args.match_rows, args.seed, 0.01,
                        PDQ_THRESHOLD)
     del loaded, indexes, results
-    matched, _, _ = measure("match-100m", [str(args.chanwatch), "--storage", str(root), "match"], workdir)
-    counts = latest_report(root, "match").get("counts", {})
+    runs = []
+    for workers in args.match_workers:  # each from the same start: no matches, no ledger
+        shutil.rmtree(media_root / "matches", ignore_errors=True)
+        shutil.rmtree(media_root / "_state" / "match", ignore_errors=True)
+        config = workdir / f"match-workers-{workers}.toml"
+        config.write_text(f"[matching]\nworkers = {workers}\n")
+        done, _, _ = measure(f"match-100m-workers-{workers}", [str(args.chanwatch), "--config", str(config),
+                                                               "--storage", str(root), "match"], workdir)
+        runs.append((workers, done, latest_report(root, "match").get("counts", {})))
     rate_all = args.queries / all_s
     lines = [
         f"Bank: {args.chunks} lists of {args.chunk_size:,} random 256-bit codes = {total:,} entries; on disk "
@@ -345,11 +352,16 @@ def bench_match(args: argparse.Namespace, workdir: Path) -> list[str]:
         f"{file_backed:,.0f} MB file-backed (the memory-mapped indexes: page cache, shared, reclaimable); "
         f"loading the {args.chunks} lists took {load_ms:.0f} ms.",
         "",
-        f"`chanwatch match`, {args.match_rows:,} media rows against all {total:,} entries: "
-        f"{matched.wall_s:.1f} s, {args.match_rows / matched.wall_s:,.0f} rows/s, peak RSS "
-        f"{matched.peak_mb:,.0f} MB; matches found {counts.get('matches_found', 0):,} (planted "
-        f"{plan.planted:,}, near-duplicates of entries in the first list).",
+        f"`chanwatch match`, {args.match_rows:,} media rows against all {total:,} entries ({plan.planted:,} "
+        "planted near-duplicates of entries in the first list), each run from no matches and no ledger; "
+        "`[matching] workers` searches that many lists at a time in worker processes:",
+        "",
+        "| `[matching] workers` | wall s | rows/s | x one worker | peak RSS MB (process tree) | matches found |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
+    base = runs[0][1].wall_s
+    lines += [f"| {w} | {d.wall_s:.1f} | {args.match_rows / d.wall_s:,.0f} | {base / d.wall_s:.2f}x | "
+              f"{d.peak_mb:,.0f} | {c.get('matches_found', 0):,} |" for w, d, c in runs]
     return lines
 
 
@@ -409,6 +421,7 @@ def main() -> int:
     parser.add_argument("--chunk-size", type=int, default=10_000_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--match-rows", type=int, default=50_000)
+    parser.add_argument("--match-workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     parser.add_argument("--aggregate-sizes", type=lambda s: [int(x) for x in s.split(",")],
                         default=[2_000_000, 10_000_000])
     parser.add_argument("--messages-per-channel", type=int, default=50_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -117,3 +118,43 @@ def test_a_match_killed_while_committing_is_completed_by_the_next_run(ws: Worksp
     ws.run("match", check=True)
     assert [(m["message_id"], m["signal_type"]) for m in matches(ws)] == [(1, "pdq"), (2, "pdq"), (4, "pdq")]
     assert "0 new" in ws.run("match", check=True).stdout
+
+
+def test_lists_searched_by_worker_processes_give_the_same_matches_and_ledgers(tmp_path: Path,
+                                                                            media_files: dict[str, bytes]) -> None:
+    """`[matching] workers = 2`: the lists go to two processes; matches and ledgers equal a one-process run."""
+    from storage.match_state import read_ledger
+    from storage.store import Store
+    from tests.exports import write_config
+
+    original = hash_media(media_files["photos/original0.jpg"])
+    image1, image2 = hash_media(media_files["photos/image1.jpg"]), hash_media(media_files["photos/image2.jpg"])
+    lists = {"hotline": [f"pdq,{original.pdq},hotline,ncii,", f"md5,{image1.md5},hotline,ncii,"],
+             "partner": [f"pdq,{image2.pdq},partner,ncii,", vpdq_signal(media_files["video_files/clip.mp4"])],
+             "empty_hit": [f"md5,{'0' * 32},partner,ncii,"]}
+    runs = {}
+    for workers in ("1", "2"):
+        (tmp_path / workers / "tmp").mkdir(parents=True)
+        ws = Workspace(tmp_path / workers, tmp_path / workers / "data",
+                       write_config(tmp_path / workers / "chanwatch.toml", tmp_path / workers / "data"))
+        collect(ws, media_files)
+        for name, lines in lists.items():
+            ws.run("hashlist", "import", str(write_list(ws, f"{name}.csv", lines)), "--name", name, "--category",
+                   "ncii", check=True)
+        done = ws.run("match", check=True, env={"CHANWATCH_MATCHING_WORKERS": workers}, timeout=600)
+        store = Store(str(ws.storage))
+        report = max((ws.storage / "_state" / "runs").glob("match-*.json")).read_text()
+        runs[workers] = {
+            "matches": [{k: v for k, v in m.items() if k not in ("matched_at", "run_id")} for m in matches(ws)],
+            "ledgers": {n: read_ledger(store, n).to_pylist() for n in lists},
+            "stdout": done.stdout, "stderr": done.stderr, "report": json.loads(report)}
+    one, two = runs["1"], runs["2"]
+    assert [(m["message_id"], m["list_name"], m["signal_type"]) for m in two["matches"]] == [
+        (1, "hotline", "pdq"), (2, "hotline", "pdq"), (3, "hotline", "md5"), (4, "partner", "pdq"),
+        (6, "partner", "vpdq"), (7, "partner", "vpdq")]
+    assert two["matches"] == one["matches"]
+    assert two["ledgers"] == one["ledgers"] and all(two["ledgers"][n] for n in lists)
+    assert two["report"]["per_list"] == one["report"]["per_list"]
+    assert two["report"]["counts"] == one["report"]["counts"]
+    assert "6 new" in two["stdout"] and "6 new" in one["stdout"]
+    assert "lists=3 workers=2" in two["stderr"] and "workers=" not in one["stderr"]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,12 +97,12 @@ def _delta_entries(banks: HashBanks, name: str, version: int, checked: int) -> p
 
 
 class Matcher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, run_id: str | None = None) -> None:
         self.settings = settings
         self.rules = settings.matching
         self.store = Store(settings.storage_root)
         self.banks = HashBanks(self.store)
-        self.run_id = new_run_id("match")
+        self.run_id = run_id or new_run_id("match")
         self.result = MatchResult(self.run_id)
         self.rows: list[dict[str, Any]] = []
 
@@ -111,9 +113,12 @@ class Matcher:
             c = self.result.counts
             c.update(media_rows=media.num_rows, media_searched=0, pdq_low_quality=0, matches_found=0,
                      matches_new=0)
-            ledgers = {}
-            for name, version in self.banks.active_versions():
-                ledgers[name] = self._match_list(media, name, version)
+            active = self.banks.active_versions()
+            workers = min(max(self.rules.workers, 1), len(active))
+            if workers > 1:
+                ledgers = self._match_lists_in_parallel(active, workers)
+            else:
+                ledgers = {name: self._match_list(media, name, version) for name, version in active}
             self._commit()
             for name, ledger in ledgers.items():
                 write_ledger(self.store, name, ledger)
@@ -124,6 +129,25 @@ class Matcher:
                  self.run_id, c["media_rows"], c["media_searched"], c["pdq_low_quality"], c["matches_found"],
                  c["matches_new"], self.result.seconds)
         return self.result
+
+    def _match_lists_in_parallel(self, active: list[tuple[str, int]], workers: int) -> dict[str, pa.Table]:
+        """One list per worker process at a time; results merged in list order, so the outcome is the same as
+        searching them one after another. Workers only read: this process keeps the writer lock and commits."""
+        # forkserver, not fork: this process runs threads (DuckDB's pool, the S3 lease heartbeat).
+        context = multiprocessing.get_context("forkserver")
+        ledgers: dict[str, pa.Table] = {}
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(_match_one_list, self.settings, self.run_id, name, version)
+                       for name, version in active]
+            for (name, _), future in zip(active, futures, strict=True):
+                share = future.result()
+                ledgers[name] = share.ledger
+                self.rows.extend(share.rows)
+                self.result.per_list[name] = share.stats
+                for key, value in share.counts.items():
+                    self.result.counts[key] += value
+        log.info("match run=%s lists=%d workers=%d", self.run_id, len(active), workers)
+        return ledgers
 
     def _match_list(self, media: pa.Table, name: str, version: int) -> pa.Table:
         ledger = read_ledger(self.store, name)
@@ -201,6 +225,25 @@ class Matcher:
             raise
         self.result.counts["matches_new"] = new
         self.result.new_matches = self.rows
+
+
+@dataclass
+class _ListShare:
+    """What a worker process found for one list: its ledger, match rows, and counts."""
+
+    ledger: pa.Table
+    rows: list[dict[str, Any]]
+    stats: dict[str, int]
+    counts: dict[str, int]
+
+
+def _match_one_list(settings: Settings, run_id: str, name: str, version: int) -> _ListShare:
+    """In a worker process: one list version against the hashed media, which the worker reads itself."""
+    matcher = Matcher(settings, run_id)
+    media = hashed_media(matcher.store)
+    matcher.result.counts.update(media_searched=0, pdq_low_quality=0)
+    ledger = matcher._match_list(media, name, version)
+    return _ListShare(ledger, matcher.rows, matcher.result.per_list[name], dict(matcher.result.counts))
 
 
 def run_match(settings: Settings) -> MatchResult:

@@ -22,6 +22,9 @@ class MatchRules:
     vpdq_compared_match_percent: float = 0.0
     # Banks up to this many hashes use FAISS's flat index; larger ones multi-index hashing.
     flat_index_max_entries: int = 50_000
+    # Processes `chanwatch match` searches lists with, one list each at a time (a large bank built as several
+    # lists then uses every core; docs/scaling.md). 1 searches them one after another in the step's process.
+    workers: int = 1
 
     def max_distance(self, signal: str) -> int:
         return {"pdq": self.pdq_max_distance, "phash": self.phash_max_distance,
