@@ -136,9 +136,9 @@ class Matcher:
         # forkserver, not fork: this process runs threads (DuckDB's pool, the S3 lease heartbeat).
         context = multiprocessing.get_context("forkserver")
         ledgers: dict[str, pa.Table] = {}
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_match_one_list, self.settings, self.run_id, name, version)
-                       for name, version in active]
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=(self.settings, self.run_id)) as pool:
+            futures = [pool.submit(_match_one_list, name, version) for name, version in active]
             for (name, _), future in zip(active, futures, strict=True):
                 share = future.result()
                 ledgers[name] = share.ledger
@@ -237,10 +237,21 @@ class _ListShare:
     counts: dict[str, int]
 
 
-def _match_one_list(settings: Settings, run_id: str, name: str, version: int) -> _ListShare:
-    """In a worker process: one list version against the hashed media, which the worker reads itself."""
+_worker_state: tuple[Matcher, pa.Table] | None = None  # a worker process's matcher and hashed media
+
+
+def _start_worker(settings: Settings, run_id: str) -> None:
+    """Once per worker process: read the hashed media here, not once per list it is given."""
+    global _worker_state
     matcher = Matcher(settings, run_id)
-    media = hashed_media(matcher.store)
+    _worker_state = (matcher, hashed_media(matcher.store))
+
+
+def _match_one_list(name: str, version: int) -> _ListShare:
+    """In a worker process: one list version against the hashed media the worker read at its start."""
+    assert _worker_state is not None, "the pool's initializer sets the worker's state"
+    matcher, media = _worker_state
+    matcher.rows, matcher.result = [], MatchResult(matcher.run_id)
     matcher.result.counts.update(media_searched=0, pdq_low_quality=0)
     ledger = matcher._match_list(media, name, version)
     return _ListShare(ledger, matcher.rows, matcher.result.per_list[name], dict(matcher.result.counts))
