@@ -28,7 +28,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shlex
 import shutil
 import sys
 import tempfile
@@ -42,7 +41,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH_DIR))
 
-from common import Launched, cpu_model, launch_measured, replace_section  # noqa: E402
+from common import Launched, cpu_model, dir_bytes, measure_logged, replace_section  # noqa: E402
 from gen_aggregate import Plan, add_day, generate  # noqa: E402
 
 SECTION_TITLE = "## Research aggregates"
@@ -87,28 +86,13 @@ QUERIES = [
 ]
 
 
-def measure(name: str, cmd: list[str], workdir: Path) -> tuple[Launched, str, str]:
-    logs = workdir / "logs"
-    logs.mkdir(exist_ok=True)
-    out_log, err_log = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log"
-    print(f"  [{name}] {shlex.join(cmd)}", flush=True)
-    done = launch_measured(cmd, workdir, out_log, err_log)
-    print(f"  [{name}] {done.wall_s:.2f} s, peak {done.peak_mb:.0f} MB" + ("" if done.ok else
-                                                                          f", exit {done.returncode}"), flush=True)
-    return done, out_log.read_text(errors="replace"), err_log.read_text(errors="replace")
-
-
 def aggregate(name: str, root: Path, workdir: Path, *extra: str) -> tuple[Launched, dict]:
-    done, out, err = measure(name, [sys.executable, "-m", "chanwatch.steps.aggregate", "--storage", str(root),
+    done, out, err = measure_logged(name, [sys.executable, "-m", "chanwatch.steps.aggregate", "--storage", str(root),
                                     *extra], workdir)
     if not done.ok:
         print(err[-3000:], file=sys.stderr)
         return done, {}
     return done, json.loads(out.strip().splitlines()[-1])["counts"]
-
-
-def tree_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
 def compare_baseline(root: Path, baseline: Path) -> tuple[bool, int]:
@@ -150,19 +134,19 @@ def main() -> int:
         generated = generate(root, plan, progress=lambda i, n: print(f"  channel {i}/{n}", flush=True)
                              if i % 20 == 0 else None)
         gen_s = time.perf_counter() - started
-        inputs_mb = tree_bytes(root) / 1e6
+        inputs_mb = dir_bytes(root) / 1e6
         print(f"  generated in {gen_s:.0f} s: {generated}, {inputs_mb:,.0f} MB", flush=True)
 
         runs: list[tuple[str, Launched, dict]] = []
         full, counts = aggregate("full", root, workdir)
         runs.append(("full build (no state yet)", full, counts))
-        out_mb = (tree_bytes(root / "aggregates") / 1e6, tree_bytes(root / "_state" / "aggregates") / 1e6)
+        out_mb = (dir_bytes(root / "aggregates") / 1e6, dir_bytes(root / "_state" / "aggregates") / 1e6)
         again, counts = aggregate("rerun", root, workdir)
         runs.append(("re-run, nothing changed", again, counts))
         if counts.get("days_recomputed") != 0 or counts.get("months_written") != 0:
             failures.append(f"no-change re-run recomputed or wrote something: {counts}")
 
-        naive, _, err = measure("naive", [sys.executable, str(BENCH_DIR / "baseline_aggregate.py"), str(root),
+        naive, _, err = measure_logged("naive", [sys.executable, str(BENCH_DIR / "baseline_aggregate.py"), str(root),
                                           str(workdir / "naive.parquet")], workdir)
         if not naive.ok:
             failures.append(f"naive baseline failed: {err[-500:]}")
@@ -196,7 +180,7 @@ def main() -> int:
         queries = []
         answers: dict[str, set[str]] = {}
         for i, (title, group, sql) in enumerate(QUERIES):
-            done, out, err = measure(f"query{i}", [sys.executable, "-c", QUERY_RUNNER, str(root), sql], workdir)
+            done, out, err = measure_logged(f"query{i}", [sys.executable, "-c", QUERY_RUNNER, str(root), sql], workdir)
             if not done.ok:
                 failures.append(f"query {title!r} failed: {err[-300:]}")
                 continue

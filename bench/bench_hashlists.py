@@ -57,7 +57,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: processing/ and storage/ are top-level packages
 sys.path.insert(0, str(BENCH_DIR))
 
-from common import Launched, cpu_model, launch_measured, replace_section  # noqa: E402
+from common import Launched, cpu_model, dir_bytes, launch_measured, replace_section  # noqa: E402
 from gen_hashlists import (  # noqa: E402
     MediaLayout,
     MediaPlan,
@@ -125,10 +125,6 @@ def run_report(root: Path, prefix: str) -> dict[str, Any]:
     """The newest run report of a step (`_state/runs/<prefix>-*.json`); run ids sort by time."""
     reports = sorted((root / "_state" / "runs").glob(f"{prefix}-*.json"))
     return json.loads(reports[-1].read_text()) if reports else {}
-
-
-def dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
 # --- in-process memory --------------------------------------------------------------------------

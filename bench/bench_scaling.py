@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import shlex
 import shutil
 import sys
 import time
@@ -40,8 +39,8 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from bench_collect import TimedClient, build_world  # noqa: E402
 from bench_hash import ensure_photos  # noqa: E402
-from bench_hashlists import PDQ_THRESHOLD, proc_status_kb, rss_mb  # noqa: E402
-from common import Launched, cpu_model, launch_measured, replace_section  # noqa: E402
+from bench_hashlists import PDQ_THRESHOLD, proc_status_kb, rss_mb, run_report  # noqa: E402
+from common import Launched, cpu_model, dir_bytes, measure_logged, replace_section  # noqa: E402
 from gen_aggregate import Plan, generate  # noqa: E402
 from gen_hashlists import (  # noqa: E402
     MediaLayout,
@@ -64,19 +63,11 @@ from tests.telegram_fake import FakeTelegramClient, FakeWorld, jpeg_sizes, make_
 DEFAULT_CHANWATCH = REPO / ".venv" / "bin" / "chanwatch"
 TARGET_BANK = 100_000_000
 HOUR = dt.timedelta(hours=1)
-PAGE = TelegramSettings().page_size
 
 
 def measure(name: str, cmd: list[str], workdir: Path) -> tuple[Launched, str, str]:
-    """A whole process, timed, with its peak RSS (bench/common.launch_measured)."""
-    logs = workdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    out_log, err_log = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log"
-    print(f"  [{name}] {shlex.join(cmd[:6])}{' ...' if len(cmd) > 6 else ''}", flush=True)
-    done = launch_measured(cmd, workdir, out_log, err_log)
-    print(f"  [{name}] {done.wall_s:.2f} s, peak {done.peak_mb:.0f} MB"
-          + ("" if done.ok else f", exit {done.returncode}"), flush=True)
-    out, err = out_log.read_text(errors="replace"), err_log.read_text(errors="replace")
+    """A whole process, timed, with its peak RSS; a failed one stops the benchmark."""
+    done, out, err = measure_logged(name, cmd, workdir)
     if not done.ok:
         raise SystemExit(f"{name} failed: {err[-2000:]}")
     return done, out, err
@@ -271,10 +262,6 @@ def build_chunks(args: argparse.Namespace, root: Path, workdir: Path) -> list[La
     return imports
 
 
-def dir_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
-
-
 def bench_match(args: argparse.Namespace, workdir: Path) -> list[str]:
     print(f"\nmatch: {args.chunks} x {args.chunk_size:,} entries", flush=True)
     root = workdir / "bank-100m"
@@ -331,12 +318,12 @@ def bench_match(args: argparse.Namespace, workdir: Path) -> list[str]:
         config.write_text(f"[matching]\nworkers = {workers}\n")
         done, _, _ = measure(f"match-100m-workers-{workers}", [str(args.chanwatch), "--config", str(config),
                                                                "--storage", str(root), "match"], workdir)
-        runs.append((workers, done, latest_report(root, "match").get("counts", {})))
+        runs.append((workers, done, run_report(root, "match").get("counts", {})))
     rate_all = args.queries / all_s
     lines = [
         f"Bank: {args.chunks} lists of {args.chunk_size:,} random 256-bit codes = {total:,} entries; on disk "
-        f"{dir_mb(root / '_index' / 'hashlists'):,.0f} MB of indexes and {dir_mb(root / 'hashlists'):,.0f} MB of "
-        "entries. Imports (wall, peak RSS): "
+        f"{dir_bytes(root / '_index' / 'hashlists') / 1e6:,.0f} MB of indexes and "
+        f"{dir_bytes(root / 'hashlists') / 1e6:,.0f} MB of entries. Imports (wall, peak RSS): "
         + (", ".join(f"{d.wall_s:.0f} s/{d.peak_mb / 1000:.1f} GB" for d in imports) or "already built")
         + ".",
         "",
@@ -365,11 +352,6 @@ def bench_match(args: argparse.Namespace, workdir: Path) -> list[str]:
     return lines
 
 
-def latest_report(root: Path, prefix: str) -> dict:
-    reports = sorted((root / "_state" / "runs").glob(f"{prefix}-*.json"))
-    return json.loads(reports[-1].read_text()) if reports else {}
-
-
 # --- aggregate ----------------------------------------------------------------------------------------
 
 def bench_aggregate(args: argparse.Namespace, workdir: Path) -> list[str]:
@@ -387,7 +369,7 @@ def bench_aggregate(args: argparse.Namespace, workdir: Path) -> list[str]:
               flush=True)
         done, _, _ = measure(f"aggregate-{messages}", [sys.executable, "-m", "chanwatch.steps.aggregate",
                                                        "--storage", str(root)], workdir)
-        points.append((messages, channels, counts, done, dir_mb(root)))
+        points.append((messages, channels, counts, done, dir_bytes(root) / 1e6))
         shutil.rmtree(root)
     (m1, _, _, d1, _), (m2, _, _, d2, _) = points[0], points[-1]
     slope = (d2.wall_s - d1.wall_s) / (m2 - m1)

@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -134,3 +135,21 @@ def launch_measured(cmd: list[str], workdir: Path, out_log: Path, err_log: Path)
     fallback = f"nan 0 {launcher.returncode}"  # the launcher itself failed
     wall, maxrss_kb, code = (result.read_text() if result.exists() else fallback).split()
     return Launched(float(wall), int(maxrss_kb) * 1024, sampler.peak, int(code))
+
+
+def measure_logged(name: str, cmd: list[str], workdir: Path) -> tuple[Launched, str, str]:
+    """`launch_measured` with the output kept in `workdir/logs/<name>.*.log`; prints the command and result."""
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    out_log, err_log = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log"
+    shown = shlex.join(cmd[:6]) + (" ..." if len(cmd) > 6 else "")  # a hasher's file list would flood the log
+    print(f"  [{name}] {shown}", flush=True)
+    done = launch_measured(cmd, workdir, out_log, err_log)
+    print(f"  [{name}] {done.wall_s:.2f} s, peak {done.peak_mb:.0f} MB" + ("" if done.ok else
+                                                                          f", exit {done.returncode}"), flush=True)
+    return done, out_log.read_text(errors="replace"), err_log.read_text(errors="replace")
+
+
+def dir_bytes(path: Path) -> int:
+    """Bytes of every file below `path` (0 when it does not exist)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
