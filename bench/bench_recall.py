@@ -166,11 +166,12 @@ def markdown_section(run: Run, seed: int, command: str) -> str:
         "saved as JPEG (quality 90 unless the edit says otherwise; `crop_5` cuts 5% off every edge and is not "
         "resized back; `telegram_640` is longest side 640 at quality 80). **Ours** is `hash_media` "
         f"(reduce_min_side {limits.reduce_min_side}: JPEGs whose shorter side is at least that are decoded at "
-        "half size); **ref** is a full PIL decode fed to `pdqhash.compute` and `imagehash.phash`/`dhash`.", "",
+        "half size, luma only, and PDQ applies the full-size image's filter to them: processing/hashing/pdq.py); "
+        "**ref** is a full PIL decode fed to `pdqhash.compute` and `imagehash.phash`/`dhash`.", "",
         f"Recall is the share of (original, edited) pairs that match: PDQ distance <= {DEFAULT_THRESHOLDS['pdq']} "
         f"with both qualities >= {DEFAULT_THRESHOLDS['pdq_quality']} (a low-quality pair is a miss), pHash and "
         f"dHash distance <= {DEFAULT_THRESHOLDS['phash']}. PDQ dihedral compares the edited picture's 8 "
-        "rotations/flips (`pdqhash.compute_dihedral`, from the same reduced decode) and keeps the smallest "
+        "rotations/flips (`processing.hashing.pdq.pdq_dihedral`, from the same reduced decode) and keeps the smallest "
         "distance.", "",
         recall_markdown(table), "",
         "Median distance of the same pairs (recall saturates; the distance shows the margin left):", "",

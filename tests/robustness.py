@@ -20,8 +20,9 @@ import pdqhash
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from processing.hashing import hash_media
-from processing.hashing.images import decode_rgb, open_image, pdq_hex
+from processing.hashing.images import decode_for_hashing, open_image
 from processing.hashing.limits import DecodeLimits
+from processing.hashing.pdq import pdq_dihedral
 
 SIZE = (1280, 960)
 ORIGINAL_QUALITY = 92  # how the "known" originals are stored
@@ -184,9 +185,14 @@ class Signals:
 HashFn = Callable[[bytes], Signals]
 
 
-def _dihedral(rgb: np.ndarray) -> tuple[tuple[str, ...], int]:
+def pdqhash_hex(bits: np.ndarray) -> str:
+    """pdqhash's 256 bits (most significant first) as the 64 hex digits hash lists use."""
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+
+
+def _reference_dihedral(rgb: np.ndarray) -> tuple[tuple[str, ...], int]:
     hashes, quality = pdqhash.compute_dihedral(np.ascontiguousarray(rgb))
-    return tuple(pdq_hex(bits) for bits in hashes), int(quality)
+    return tuple(pdqhash_hex(bits) for bits in hashes), int(quality)
 
 
 def ours_signals(data: bytes, limits: DecodeLimits | None = None) -> Signals:
@@ -195,15 +201,18 @@ def ours_signals(data: bytes, limits: DecodeLimits | None = None) -> Signals:
     hashed = hash_media(data, limits, reduce=True)
     if hashed.status != "hashed" or hashed.pdq is None:
         raise AssertionError(f"hash_media did not hash a generated JPEG: {hashed.status} {hashed.reason}")
-    dihedral, _ = _dihedral(np.asarray(decode_rgb(open_image(data, limits), limits, reduce=True)))
-    return Signals(hashed.pdq, int(hashed.pdq_quality or 0), str(hashed.phash), str(hashed.dhash), dihedral)
+    image = open_image(data, limits)
+    full_size = image.size  # before decode_for_hashing's draft() shrinks it
+    dihedral, _ = pdq_dihedral(np.asarray(decode_for_hashing(image, limits, reduce=True)), full_size)
+    return Signals(hashed.pdq, int(hashed.pdq_quality or 0), str(hashed.phash), str(hashed.dhash),
+                   tuple(dihedral.values()))
 
 
 def reference_signals(data: bytes) -> Signals:
     """The naive baseline: full PIL decode, pdqhash on its RGB, imagehash on the full image."""
     image = Image.open(io.BytesIO(data))
     image.load()
-    dihedral, quality = _dihedral(np.asarray(image.convert("RGB")))  # dihedral[0] is the plain PDQ
+    dihedral, quality = _reference_dihedral(np.asarray(image.convert("RGB")))  # dihedral[0] is the plain PDQ
     return Signals(dihedral[0], quality, str(imagehash.phash(image)), str(imagehash.dhash(image)), dihedral)
 
 

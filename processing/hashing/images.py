@@ -2,7 +2,10 @@
 
 PDQ (with its quality), pHash and dHash all come from a single decoded image. Large JPEGs are
 decoded at half size through libjpeg's DCT scaling (`draft`), which is most of the speed-up over a
-naive full decode; the recall table in docs/benchmarks.md shows what it costs. The pixel count is
+naive full decode; only their luma is decoded, since all three hashes hash luma. PDQ of a reduced
+decode is computed with the full-size image's filter (processing/hashing/pdq.py), so it stays about as
+close to Meta's reference as a full decode; the recall table in docs/benchmarks.md shows what the
+reduction costs. The pixel count is
 checked from the header before anything is decoded, so a decompression bomb is refused cheaply.
 """
 
@@ -17,9 +20,9 @@ from dataclasses import dataclass
 
 import imagehash
 import numpy as np
-import pdqhash
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
+from processing.hashing import pdq
 from processing.hashing.limits import DecodeLimits
 from processing.hashing.rejection import MediaRejected
 
@@ -52,9 +55,9 @@ def pdq_hex(bits: np.ndarray) -> str:
     return np.packbits(bits.astype(np.uint8)).tobytes().hex()
 
 
-def pdq_of(rgb: np.ndarray) -> tuple[str, int]:
-    bits, quality = pdqhash.compute(rgb)
-    return pdq_hex(bits), int(quality)
+def pdq_of(pixels: np.ndarray, full_size: tuple[int, int] | None = None) -> tuple[str, int]:
+    """(PDQ hex, quality) of RGB or luma pixels; `full_size` is (width, height) before a reduced decode."""
+    return pdq.pdq(pixels, full_size)
 
 
 def open_image(data: bytes, limits: DecodeLimits) -> Image.Image:
@@ -87,21 +90,29 @@ def open_image(data: bytes, limits: DecodeLimits) -> Image.Image:
 HASH_MAX_PIXELS = 4_000_000
 
 
-def decode_rgb(image: Image.Image, limits: DecodeLimits, reduce: bool) -> Image.Image:
-    """Decode once, at half size when the format allows it and the image is large enough."""
+def decode_for_hashing(image: Image.Image, limits: DecodeLimits, reduce: bool) -> Image.Image:
+    """Decode once: an RGB image, or for a large colour JPEG only its luma (Y), at half size.
+
+    PDQ, pHash and dHash all hash luma, and a JPEG stores it as its own channel (Y of YCbCr, the
+    same 0.299/0.587/0.114 weights), so the fast path asks libjpeg for Y alone at half scale and
+    skips the chroma planes and the colour conversion. Other images and `reduce=False` decode to
+    RGB, as a naive hasher does.
+    """
     width, height = image.size
-    if reduce and image.format == "JPEG" and min(width, height) >= limits.reduce_min_side:
-        image.draft("RGB", (width // 2, height // 2))
+    luma_only = reduce and image.format == "JPEG" and min(width, height) >= limits.reduce_min_side
+    if luma_only:
+        image.draft("L", (width // 2, height // 2))  # Y alone for YCbCr JPEGs; others keep their mode
     try:
         image.load()
-        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        keep = ("RGB", "L") if luma_only else ("RGB",)
+        decoded = image if image.mode in keep else image.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise MediaRejected("failed", f"cannot decode image: {exc}") from None
-    pixels = rgb.width * rgb.height
+    pixels = decoded.width * decoded.height
     if pixels > HASH_MAX_PIXELS:
         factor = math.ceil(math.sqrt(pixels / HASH_MAX_PIXELS))
-        rgb = rgb.reduce(factor)
-    return rgb
+        decoded = decoded.reduce(factor)
+    return decoded
 
 
 def _dct_matrix(size: int) -> np.ndarray:
@@ -125,11 +136,11 @@ def phash_hex(gray: Image.Image) -> str:
     return str(imagehash.ImageHash(low > np.median(low)))
 
 
-def hashes_of_rgb(rgb: Image.Image) -> tuple[str, int, str, str]:
-    """(pdq, quality, phash, dhash) of a decoded RGB image."""
-    pdq, quality = pdq_of(np.asarray(rgb))
-    gray = rgb.convert("L")
-    return pdq, quality, phash_hex(gray), str(imagehash.dhash(gray))
+def hashes_of_image(decoded: Image.Image, full_size: tuple[int, int] | None = None) -> tuple[str, int, str, str]:
+    """(pdq, quality, phash, dhash) of a decoded RGB or luma image; `full_size` as for `pdq_of`."""
+    pdq_hash, quality = pdq_of(np.asarray(decoded), full_size)
+    gray = decoded if decoded.mode == "L" else decoded.convert("L")
+    return pdq_hash, quality, phash_hex(gray), str(imagehash.dhash(gray))
 
 
 def hash_image(data: bytes, limits: DecodeLimits | None = None, *, reduce: bool = True) -> ImageHashes:
@@ -139,9 +150,10 @@ def hash_image(data: bytes, limits: DecodeLimits | None = None, *, reduce: bool 
     width, height = image.size
     image_format = image.format or "unknown"
     animated = bool(getattr(image, "is_animated", False))
-    rgb = decode_rgb(image, limits, reduce)
-    pdq, quality, phash, dhash = hashes_of_rgb(rgb)
-    return ImageHashes(pdq, quality, phash, dhash, width, height, rgb.width, rgb.height, image_format, animated)
+    decoded = decode_for_hashing(image, limits, reduce)
+    pdq_hash, quality, phash, dhash = hashes_of_image(decoded, (width, height))
+    return ImageHashes(pdq_hash, quality, phash, dhash, width, height, decoded.width, decoded.height, image_format,
+                       animated)
 
 
 def animation_frames(data: bytes, limits: DecodeLimits) -> tuple[list[dict], float, int]:

@@ -21,8 +21,8 @@ class DecodeLimits:
     # whose clock barely moves is failed with a reason after about max_decode_seconds.
     max_decode_seconds: float = 20.0
     decode_seconds_per_video_second: float = 0.5
-    # JPEGs whose shorter side is at least this are decoded at 1/2 scale (DCT scaling): see
-    # docs/benchmarks.md for the recall table that set it.
+    # JPEGs whose shorter side is at least this are decoded at 1/2 scale (DCT scaling), luma only;
+    # PDQ still applies the full-size filter. docs/benchmarks.md has the recall table that set it.
     reduce_min_side: int = 640
     # Sampling rate for video PDQ, in frames per second (vPDQ's rule is 1).
     video_fps: float = 1.0
