@@ -55,8 +55,9 @@ from naive_hash import naive_hashes  # noqa: E402
 
 from processing.hashing import hash_media  # noqa: E402
 from processing.hashing.exact import exact_hashes  # noqa: E402
-from processing.hashing.images import decode_for_hashing, hashes_of_image, open_image, pdq_of  # noqa: E402
+from processing.hashing.images import decode_for_hashing, hashes_of_image, open_image  # noqa: E402
 from processing.hashing.limits import DecodeLimits  # noqa: E402
+from processing.hashing.pdq import pdq_of  # noqa: E402
 from processing.hashing.video import hash_video  # noqa: E402
 
 NAIVE = BENCH_DIR / "naive_hash.py"

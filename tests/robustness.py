@@ -185,6 +185,11 @@ class Signals:
 HashFn = Callable[[bytes], Signals]
 
 
+def hamming(a: str, b: str) -> int:
+    """Bits that differ between two hex hashes of the same length."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
 def pdqhash_hex(bits: np.ndarray) -> str:
     """pdqhash's 256 bits (most significant first) as the 64 hex digits hash lists use."""
     return np.packbits(bits.astype(np.uint8)).tobytes().hex()

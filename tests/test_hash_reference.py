@@ -16,6 +16,7 @@ import pytest
 
 from processing.hashing import hash_media
 from processing.hashing.images import ImageHashes, hash_image
+from tests.robustness import hamming
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared beside the repository, as CI has it
 if not DATA.exists():
@@ -32,10 +33,6 @@ DECODES = {
     "full": {"reduce": False},
     "reduced_default": {"reduce": True},
 }
-
-
-def hamming(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
 def cpp_reference_rows() -> list[tuple[str, str]]:

@@ -18,14 +18,10 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from processing.hashing.pdq import pdq, pdq_dihedral, sampling_matrix
-from tests.robustness import natural_images, pdqhash_hex
+from processing.hashing.pdq import pdq_dihedral, pdq_of, sampling_matrix
+from tests.robustness import hamming, natural_images, pdqhash_hex
 
 PHOTOS = 24
-
-
-def hamming(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
 def binding(rgb: np.ndarray) -> tuple[str, int]:
@@ -55,7 +51,7 @@ def decode(data: bytes, halve: bool, mode: str = "RGB") -> tuple[np.ndarray, tup
 def test_full_size_hashes_equal_the_binding_bit_for_bit(photos: list[bytes]) -> None:
     for index, data in enumerate(photos):
         rgb, _ = decode(data, halve=False)
-        assert pdq(rgb) == binding(rgb), f"photo {index}"
+        assert pdq_of(rgb) == binding(rgb), f"photo {index}"
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (4, 100), (5, 5), (64, 64), (63, 65), (64, 200), (129, 257),
@@ -70,7 +66,7 @@ def test_any_size_hashes_equal_the_binding(shape: tuple[int, int]) -> None:
     photo = np.asarray(natural_images(1, seed=sum(shape))[0].resize((shape[1], shape[0]), Image.Resampling.LANCZOS))
     noisy = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
     for rgb in (photo, noisy):
-        assert pdq(rgb) == binding(rgb)
+        assert pdq_of(rgb) == binding(rgb)
 
 
 def test_dihedral_variants_equal_the_binding(photos: list[bytes]) -> None:
@@ -84,7 +80,7 @@ def test_dihedral_variants_equal_the_binding(photos: list[bytes]) -> None:
         assert our_quality == quality
         # A real flip of the pixels lands next to the variant (not exactly: even box windows and the
         # sample positions are not symmetric); a wrong variant would be ~128 bits away.
-        assert hamming(pdq(np.ascontiguousarray(rgb[::-1]))[0], ours["flipx"]) <= 16
+        assert hamming(pdq_of(np.ascontiguousarray(rgb[::-1]))[0], ours["flipx"]) <= 16
 
 
 def test_half_size_decode_hashes_like_the_full_image(photos: list[bytes]) -> None:
@@ -95,8 +91,8 @@ def test_half_size_decode_hashes_like_the_full_image(photos: list[bytes]) -> Non
         half_luma, _ = decode(data, halve=True, mode="L")  # production's path: JPEG's Y channel alone
         assert half.shape[:2] == half_luma.shape == (size[1] // 2, size[0] // 2)
         reference, _ = binding(full)
-        ours.append(hamming(pdq(half, size)[0], reference))
-        ours_luma_only.append(hamming(pdq(half_luma, size)[0], reference))
+        ours.append(hamming(pdq_of(half, size)[0], reference))
+        ours_luma_only.append(hamming(pdq_of(half_luma, size)[0], reference))
         binding_on_half.append(hamming(binding(half)[0], reference))
     summary = f"ours {ours}, ours on Y alone {ours_luma_only}, binding on the half-size array {binding_on_half}"
     assert statistics.mean(ours) <= 1.0 and max(ours) <= 6, summary

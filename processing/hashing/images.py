@@ -5,8 +5,8 @@ decoded at half size through libjpeg's DCT scaling (`draft`), which is most of t
 naive full decode; only their luma is decoded, since all three hashes hash luma. PDQ of a reduced
 decode is computed with the full-size image's filter (processing/hashing/pdq.py), so it stays about as
 close to Meta's reference as a full decode; the recall table in docs/benchmarks.md shows what the
-reduction costs. The pixel count is
-checked from the header before anything is decoded, so a decompression bomb is refused cheaply.
+reduction costs. The pixel count is checked from the header before anything is decoded, so a
+decompression bomb is refused cheaply.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from processing.hashing import pdq
 from processing.hashing.limits import DecodeLimits
+from processing.hashing.pdq import pdq_of
 from processing.hashing.rejection import MediaRejected
 
 try:  # HEIC/HEIF photos (iPhone); optional, a well-kept libheif binding
@@ -48,16 +48,6 @@ class ImageHashes:
     decoded_height: int
     image_format: str
     animated: bool = False
-
-
-def pdq_hex(bits: np.ndarray) -> str:
-    """pdqhash's 256 bits, most significant first, as the 64 hex digits that hash lists use."""
-    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
-
-
-def pdq_of(pixels: np.ndarray, full_size: tuple[int, int] | None = None) -> tuple[str, int]:
-    """(PDQ hex, quality) of RGB or luma pixels; `full_size` is (width, height) before a reduced decode."""
-    return pdq.pdq(pixels, full_size)
 
 
 def open_image(data: bytes, limits: DecodeLimits) -> Image.Image:

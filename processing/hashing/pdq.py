@@ -137,7 +137,7 @@ def hex_of_dct(dct: np.ndarray) -> str:
     return np.packbits((flat > median)[::-1].astype(np.uint8)).tobytes().hex()
 
 
-def pdq(pixels: np.ndarray, full_size: tuple[int, int] | None = None) -> tuple[str, int]:
+def pdq_of(pixels: np.ndarray, full_size: tuple[int, int] | None = None) -> tuple[str, int]:
     """(PDQ hex, quality 0-100) of an RGB or luma uint8 array; see `pdq_dct`."""
     dct, quality = pdq_dct(pixels, full_size)
     return hex_of_dct(dct), quality  # an unhashable (all-zero) DCT gives the reference's all-zero hash

@@ -15,8 +15,8 @@ import av
 import numpy as np
 
 from processing.hashing import NO_VIDEO_STREAM
-from processing.hashing.images import pdq_of
 from processing.hashing.limits import DecodeLimits
+from processing.hashing.pdq import pdq_of
 from processing.hashing.rejection import MediaRejected
 
 
